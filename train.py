@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,9 +19,6 @@ import torch
 
 import utils
 from model import MODELS
-
-# Epochs each model is trained for by default (the frontier issue's budgets).
-DEFAULT_EPOCHS = {"net": 19, "lite": 15, "micro": 15, "baseline": 19}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -48,15 +45,15 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line flags; recipe flags default to utils.Recipe's values."""
-    recipe = utils.Recipe()
+    """The command-line flags; recipe flags default to the model's recipe in utils.RECIPES."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(MODELS), default="net", help="network from model.py (default: net)")
-    p.add_argument("--epochs", type=positive_int, help="epochs (default: 19 for net/baseline, 15 for lite/micro)")
+    p.add_argument("--epochs", type=positive_int, help="epochs (default: the model's recipe in utils.RECIPES)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     p.add_argument("--seeds", type=parse_seeds, help="several seeds, e.g. 1-5: also writes a summary JSON")
-    p.add_argument("--batch-size", type=positive_int, default=recipe.batch_size, help="default: %(default)s")
-    p.add_argument("--lr", type=float, default=recipe.lr, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, help="default: the model's recipe")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the model's recipe)")
+    p.add_argument("--weight-decay", type=float, help="default: the model's recipe")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
     p.add_argument("--data-dir", default="data", help="where MNIST/raw lives or is put (default: data)")
     p.add_argument("--out", help="run folder (default: results/<model>_seed<seed>); {seed} is filled in")
@@ -173,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
-    recipe = utils.Recipe(epochs=args.epochs or DEFAULT_EPOCHS[args.model], batch_size=args.batch_size, lr=args.lr)
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay}
+    recipe = replace(utils.RECIPES[args.model], **{k: v for k, v in overrides.items() if v is not None})
     try:
         data = load_data(args, device)
     except (utils.MNISTUnavailableError, ValueError) as err:

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import DATA_DIR
 
 import utils
+from conftest import DATA_DIR
 
 
 def test_real_mnist_matches_the_published_statistics(mnist):
@@ -64,7 +64,7 @@ def test_unpickler_refuses_code_and_accepts_arrays():
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         utils.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(_Evil(), protocol=2))).load()
     array = np.arange(6, dtype=np.float32).reshape(2, 3)
-    loaded = utils.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps((array, array[0]), protocol=2))).load()
+    loaded = utils.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps((array, array[0]), protocol=4))).load()
     assert np.array_equal(loaded[0], array)
 
 

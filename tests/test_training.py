@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
-from conftest import DATA_DIR, ROOT
 
 import utils
+from conftest import DATA_DIR, ROOT
 from model import Net
 
 

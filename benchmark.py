@@ -1,0 +1,265 @@
+"""Time the task statement's recipe and ours side by side, on the same machine, data and run.
+
+    python benchmark.py           # full: both recipes to 99.4%, writes results/speed.json + a plot
+    python benchmark.py --quick   # a minute: a fixed number of training steps of each
+
+The task statement's recipe: `BaselineNet`, a per-image PIL `DataLoader` with `RandomRotation(10)`,
+SGD lr 0.01 momentum 0.9, batch 128, no schedule, the test set through a `DataLoader` of 1000.
+Ours: `Net` with `utils.Recipe` on device-resident tensors (what `train.py` runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+from statistics import mean
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+import utils
+from model import BaselineNet, Net
+
+TARGET = 99.4
+
+
+def baseline_loaders(data_dir: str) -> tuple[DataLoader, DataLoader]:
+    """The task statement's data pipeline: per-image PIL transforms in a DataLoader."""
+    from torchvision.datasets import MNIST
+
+    utils.prepare_mnist(data_dir)
+    normalize = transforms.Normalize((utils.MNIST_MEAN,), (utils.MNIST_STD,))
+    train_tf = transforms.Compose([transforms.RandomRotation(10), transforms.ToTensor(), normalize])
+    test_tf = transforms.Compose([transforms.ToTensor(), normalize])
+    train = MNIST(data_dir, train=True, transform=train_tf)
+    test = MNIST(data_dir, train=False, transform=test_tf)
+    return DataLoader(train, batch_size=128, shuffle=True), DataLoader(test, batch_size=1000)
+
+
+def baseline_epoch(model: torch.nn.Module, loader: DataLoader, optimizer, max_steps: int | None = None) -> int:
+    """One epoch (or `max_steps` steps) of the task statement's training loop; returns images seen."""
+    model.train()
+    seen = 0
+    for step, (x, y) in enumerate(loader):
+        if max_steps is not None and step == max_steps:
+            break
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += len(y)
+    return seen
+
+
+@torch.inference_mode()
+def baseline_test(model: torch.nn.Module, loader: DataLoader) -> float:
+    """Test accuracy in % through the DataLoader, as the task statement's test()."""
+    model.eval()
+    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
+    return 100 * correct / len(loader.dataset)
+
+
+def run_baseline(data_dir: str, max_epochs: int, seed: int) -> list[dict]:
+    """The task statement's recipe until it first reaches the target (or max_epochs)."""
+    torch.manual_seed(seed)
+    train_loader, test_loader = baseline_loaders(data_dir)
+    model = BaselineNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    epochs, elapsed = [], 0.0
+    for epoch in range(1, max_epochs + 1):
+        start = time.perf_counter()
+        baseline_epoch(model, train_loader, optimizer)
+        train_seconds = time.perf_counter() - start
+        acc = baseline_test(model, test_loader)
+        elapsed += time.perf_counter() - start
+        epochs.append(
+            {"epoch": epoch, "test_acc": acc, "train_seconds": round(train_seconds, 2), "elapsed": round(elapsed, 2)}
+        )
+        print(
+            f"baseline epoch {epoch:2d} | test acc {acc:6.2f}% | train {train_seconds:5.1f} s | "
+            f"elapsed {elapsed:6.1f} s",
+            flush=True,
+        )
+        if acc >= TARGET:
+            break
+    return epochs
+
+
+def run_ours(data_dir: str, recipe: utils.Recipe, seed: int, label: str = "ours") -> list[dict]:
+    """Our recipe for Net, exactly as train.py runs it, timed the same way as the baseline."""
+    train_set, test_set = utils.get_mnist(data_dir)
+    train, test = utils.dataset_tensors(train_set), utils.dataset_tensors(test_set)
+    utils.seed_everything(seed)
+    model = Net()
+    out = []
+    start = time.perf_counter()
+
+    def on_epoch(record: dict) -> None:
+        elapsed = time.perf_counter() - start  # training and evaluation so far
+        out.append(
+            {
+                "epoch": record["epoch"],
+                "test_acc": record["test_acc"],
+                "train_seconds": record["seconds"],
+                "elapsed": round(elapsed, 2),
+            }
+        )
+        print(
+            f"{label:8s} epoch {record['epoch']:2d} | test acc {record['test_acc']:6.2f}% | "
+            f"train {record['seconds']:5.1f} s | elapsed {elapsed:6.1f} s",
+            flush=True,
+        )
+
+    utils.fit(model, train, test, recipe, seed=seed, progress=False, on_epoch=on_epoch)
+    return out
+
+
+def quick(data_dir: str, steps: int) -> float:
+    """Training images per second of each recipe over `steps` steps; returns ours / baseline."""
+    torch.manual_seed(0)
+    train_loader, _ = baseline_loaders(data_dir)
+    baseline = BaselineNet()
+    optimizer = torch.optim.SGD(baseline.parameters(), lr=0.01, momentum=0.9)
+    baseline_epoch(baseline, train_loader, optimizer, max_steps=3)  # warm-up
+    start = time.perf_counter()
+    seen = baseline_epoch(baseline, train_loader, optimizer, max_steps=steps)
+    baseline_rate = seen / (time.perf_counter() - start)
+
+    train_set, _ = utils.get_mnist(data_dir)
+    recipe = replace(utils.RECIPES["net"], epochs=1)
+    images, labels = utils.dataset_tensors(train_set, limit=(steps + 3) * recipe.batch_size)
+    model = Net()
+    utils.fit(
+        model,
+        (images[: 3 * recipe.batch_size], labels[: 3 * recipe.batch_size]),
+        (images[:10], labels[:10]),
+        recipe,
+        progress=False,
+    )  # warm-up
+    start = time.perf_counter()
+    utils.fit(model, (images, labels), (images[:10], labels[:10]), recipe, progress=False)
+    ours_rate = len(labels) / (time.perf_counter() - start)
+    print(f"baseline recipe: {baseline_rate:,.0f} training images/s")
+    print(f"our recipe:      {ours_rate:,.0f} training images/s")
+    print(f"throughput ratio (ours / baseline): {ours_rate / baseline_rate:.2f}x")
+    return ours_rate / baseline_rate
+
+
+def machine() -> dict:
+    """What ran the benchmark."""
+    cpu = platform.processor() or "unknown"
+    if Path("/proc/cpuinfo").exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": "cpu",
+        "python": platform.python_version(),
+    }
+
+
+def plot(curves: dict[str, list[dict]], path: Path) -> None:
+    """Test accuracy against wall time for each recipe."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, runs in curves.items():
+        ax.plot(
+            [0] + [r["elapsed"] / 60 for r in runs],
+            [None] + [r["test_acc"] for r in runs],
+            marker="o",
+            ms=3,
+            label=name,
+        )
+    ax.axhline(TARGET, color="gray", ls="--", lw=1, label="99.4%")
+    ax.set_ylim(98, 99.8)
+    ax.set_xlabel("wall time on this machine (minutes, evaluation included)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{machine()['cpu']}, {os.cpu_count()} cores, CPU")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def first_reaching(runs: list[dict]) -> dict | None:
+    """The first epoch record at or above the target."""
+    return next((r for r in runs if r["test_acc"] >= TARGET), None)
+
+
+def main() -> None:
+    """Parse flags and run the quick or the full comparison."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="time a fixed number of steps of each recipe")
+    p.add_argument("--steps", type=int, default=60, help="steps per recipe in --quick mode (default: 60)")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-baseline-epochs", type=int, default=19)
+    p.add_argument("--short-epochs", type=int, default=6, help="epochs of our short schedule (default: 6)")
+    p.add_argument("--out", default="results/speed.json")
+    args = p.parse_args()
+    if args.quick:
+        quick(args.data_dir, args.steps)
+        return
+    baseline = run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
+    recipe = utils.RECIPES["net"]
+    ours = run_ours(args.data_dir, recipe, args.seed)
+    short = run_ours(args.data_dir, replace(recipe, epochs=args.short_epochs), args.seed, label="short")
+    base_hit = first_reaching(baseline)
+    # The short schedule counts only if its final (annealed) epoch holds the target.
+    candidates = [first_reaching(ours)] + ([first_reaching(short)] if short[-1]["test_acc"] >= TARGET else [])
+    ours_hit = min((c for c in candidates if c), key=lambda c: c["elapsed"], default=None)
+    base_epoch_s = mean(r["train_seconds"] for r in baseline)
+    ours_epoch_s = mean(r["train_seconds"] for r in ours)
+
+    def summary(runs: list[dict]) -> dict:
+        hit = first_reaching(runs)
+        return {
+            "seconds_per_epoch": round(mean(r["train_seconds"] for r in runs), 2),
+            "epochs": runs,
+            "time_to_99_4": hit and hit["elapsed"],
+            "epoch_to_99_4": hit and hit["epoch"],
+            "full_run_seconds": runs[-1]["elapsed"],
+        }
+
+    result = {
+        "machine": machine(),
+        "compile": {"used": False, "seconds": None, "note": "torch.compile is not part of the default recipe"},
+        "baseline": {
+            "recipe": "task statement: BaselineNet, DataLoader + RandomRotation(10), SGD 0.01 m0.9, bs 128",
+            **summary(baseline),
+        },
+        "ours": {"recipe": "Net + utils.RECIPES['net'] on device tensors (python train.py)", **summary(ours)},
+        "ours_short": {"recipe": f"the same with --epochs {args.short_epochs}", **summary(short)},
+        "ours_time_to_99_4": ours_hit and ours_hit["elapsed"],
+        "ours_time_to_99_4_from": "ours_short" if ours_hit and ours_hit in short else "ours",
+        "epoch_ratio": round(base_epoch_s / ours_epoch_s, 2),
+        "time_to_99_4_ratio": round(base_hit["elapsed"] / ours_hit["elapsed"], 2) if base_hit and ours_hit else None,
+    }
+    utils.save_json(Path(args.out), result)
+    plot(
+        {
+            "task statement's recipe (BaselineNet)": baseline,
+            "ours (Net, 19 epochs)": ours,
+            f"ours, {args.short_epochs}-epoch schedule": short,
+        },
+        Path("images/accuracy_vs_time.png"),
+    )
+    print(f"epoch ratio {result['epoch_ratio']}x, time-to-99.4% ratio {result['time_to_99_4_ratio']}x -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
