@@ -208,6 +208,7 @@ def main() -> None:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-baseline-epochs", type=int, default=19)
+    p.add_argument("--epochs", type=int, default=utils.RECIPES["net"].epochs, help="epochs of our full schedule")
     p.add_argument("--short-epochs", type=int, default=6, help="epochs of our short schedule (default: 6)")
     p.add_argument("--out", default="results/speed.json")
     args = p.parse_args()
@@ -215,7 +216,7 @@ def main() -> None:
         quick(args.data_dir, args.steps)
         return
     baseline = run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
-    recipe = utils.RECIPES["net"]
+    recipe = replace(utils.RECIPES["net"], epochs=args.epochs)
     ours = run_ours(args.data_dir, recipe, args.seed)
     short = run_ours(args.data_dir, replace(recipe, epochs=args.short_epochs), args.seed, label="short")
     base_hit = first_reaching(baseline)

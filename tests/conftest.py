@@ -1,4 +1,8 @@
-"""Shared fixtures: the real MNIST (prepared once, offline-capable) as tensors."""
+"""Shared fixtures: the real MNIST (prepared once, offline-capable) as tensors.
+
+Also puts the notebook in smoke mode for nbval (1 epoch on 2,000 images) unless SMOKE_TEST is set:
+the nbval kernel inherits this process's environment.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("SMOKE_TEST", "1")
 DATA_DIR = Path(os.environ.get("MNIST_DATA_DIR", ROOT / "data"))
 
 import utils  # noqa: E402
