@@ -2,6 +2,7 @@
 
     python benchmark.py           # full: both recipes to 99.4%, writes results/speed.json + a plot
     python benchmark.py --quick   # a minute: a fixed number of training steps of each
+    python benchmark.py --profile # where a training step of ours spends its time
 
 The task statement's recipe: `BaselineNet`, a per-image PIL `DataLoader` with `RandomRotation(10)`,
 SGD lr 0.01 momentum 0.9, batch 128, no schedule, the test set through a `DataLoader` of 1000.
@@ -133,22 +134,28 @@ def quick(data_dir: str, steps: int) -> float:
 
     train_set, _ = utils.get_mnist(data_dir)
     recipe = replace(utils.RECIPES["net"], epochs=1)
-    images, labels = utils.dataset_tensors(train_set, limit=(steps + 3) * recipe.batch_size)
-    model = Net()
-    utils.fit(
-        model,
-        (images[: 3 * recipe.batch_size], labels[: 3 * recipe.batch_size]),
-        (images[:10], labels[:10]),
-        recipe,
-        progress=False,
-    )  # warm-up
-    start = time.perf_counter()
-    utils.fit(model, (images, labels), (images[:10], labels[:10]), recipe, progress=False)
-    ours_rate = len(labels) / (time.perf_counter() - start)
+    images, labels = utils.dataset_tensors(train_set, limit=steps * recipe.batch_size)
+    history = utils.fit(Net(), (images, labels), (images[:10], labels[:10]), recipe, progress=False)
+    ours_rate = len(labels) / history[0]["seconds"]  # training time only, as for the baseline
     print(f"baseline recipe: {baseline_rate:,.0f} training images/s")
     print(f"our recipe:      {ours_rate:,.0f} training images/s")
     print(f"throughput ratio (ours / baseline): {ours_rate / baseline_rate:.2f}x")
     return ours_rate / baseline_rate
+
+
+def profile(data_dir: str, steps: int) -> None:
+    """Print torch.profiler's table of where one training step of our recipe spends its time."""
+    from torch.profiler import profile as torch_profile
+
+    train_set, _ = utils.get_mnist(data_dir)
+    recipe = replace(utils.RECIPES["net"], epochs=1)
+    images, labels = utils.dataset_tensors(train_set, limit=(steps + 5) * recipe.batch_size)
+    warm = 5 * recipe.batch_size
+    model = Net()
+    utils.fit(model, (images[:warm], labels[:warm]), (images[:10], labels[:10]), recipe, progress=False)
+    with torch_profile() as prof:
+        utils.fit(model, (images[warm:], labels[warm:]), (images[:10], labels[:10]), recipe, progress=False)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
 def machine() -> dict:
@@ -204,7 +211,8 @@ def main() -> None:
     """Parse flags and run the quick or the full comparison."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="time a fixed number of steps of each recipe")
-    p.add_argument("--steps", type=int, default=60, help="steps per recipe in --quick mode (default: 60)")
+    p.add_argument("--profile", action="store_true", help="print where a training step of ours spends its time")
+    p.add_argument("--steps", type=int, default=60, help="steps in --quick / --profile mode (default: 60)")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-baseline-epochs", type=int, default=19)
@@ -214,6 +222,9 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         quick(args.data_dir, args.steps)
+        return
+    if args.profile:
+        profile(args.data_dir, args.steps)
         return
     baseline = run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
     recipe = replace(utils.RECIPES["net"], epochs=args.epochs)

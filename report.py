@@ -29,23 +29,12 @@ def table(header: list[str], rows: list[list]) -> str:
 
 
 def checklist() -> str:
-    """The assignment's checklist with the notebook run's numbers."""
-    run = load("notebook_history.json")
-    epochs = run["epochs"]
-    accs = [e["test_acc"] for e in epochs]
-    first = next(e["epoch"] for e in epochs if e["test_acc"] >= 99.4)
-    return table(
-        ["requirement", "this repository (the notebook's run)"],
-        [
-            ["parameters < 20,000", f"**{run['params']:,}**"],
-            ["BatchNorm / Dropout / GAP", "yes / yes / yes"],
-            ["fully connected layer (optional)", "a 1x1 conv on the 24 GAP outputs (250 parameters)"],
-            ["epochs < 20", f"**{len(epochs)}**"],
-            ["first epoch >= 99.4%", f"**{first}**"],
-            [f"final test accuracy (epoch {len(epochs)})", f"**{accs[-1]:.2f}%**"],
-            ["best epoch (not used for selection)", f"{max(accs):.2f}%"],
-        ],
-    )
+    """The assignment's checklist, measured on Net and the notebook's run (utils.assignment_checklist)."""
+    import utils
+    from model import Net
+
+    rows = utils.assignment_checklist(Net(), load("notebook_history.json")["epochs"])
+    return table(["requirement", "this repository (the notebook's run)", "met"], [list(r.values()) for r in rows])
 
 
 def epoch_log() -> str:
@@ -66,6 +55,36 @@ def epoch_log() -> str:
     return table(["epoch", "train loss", "train acc %", "test loss", "test acc %", "lr", "train s"], rows)
 
 
+def first_epoch(summary: dict) -> str:
+    """Mean first epoch at >= 99.4%, saying how many seeds never got there."""
+    reached = [e for e in summary["first_epoch_99_4"] if e is not None]
+    if not reached:
+        return "never"
+    note = "" if len(reached) == len(summary["seeds"]) else f" ({len(reached)} of {len(summary['seeds'])} seeds)"
+    return f"{summary['first_epoch_99_4_mean']}{note}"
+
+
+# The frontier targets set before the runs: (model, summary key, description, test, threshold).
+TARGETS = [
+    ("net", "final_mean", "mean final test accuracy >= 99.55%", ">=", 99.55),
+    ("net", "last3_min", "every seed >= 99.45% in each of the last 3 epochs", ">=", 99.45),
+    ("net", "first_epoch_99_4_mean", "mean first epoch at >= 99.4% is <= 6", "<=", 6),
+    ("lite", "final_mean", "mean final test accuracy >= 99.50%", ">=", 99.50),
+    ("lite", "final_min", "every seed >= 99.4% at the final epoch", ">=", 99.4),
+    ("micro", "final_mean", "mean final test accuracy >= 99.45%", ">=", 99.45),
+]
+
+
+def targets() -> str:
+    """Each frontier target beside the measured value and whether it was met."""
+    rows = []
+    for key, field, text, op, threshold in TARGETS:
+        value = load(f"{key}_seeds.json")["summary"][field]
+        met = value is not None and (value >= threshold if op == ">=" else value <= threshold)
+        rows.append([f"`{dict((k, n) for k, n, *_ in LADDER)[key]}`", text, value, "yes" if met else "**no**"])
+    return table(["model", "target", "measured", "met"], rows)
+
+
 def ladder() -> str:
     """Mean, spread and worst cases of each model over its seeds."""
     rows = []
@@ -83,7 +102,7 @@ def ladder() -> str:
                 f"**{s['final_mean']:.2f}** ± {s['final_std']:.2f}",
                 f"{s['final_min']:.2f}",
                 f"{s['last3_min']:.2f}",
-                s["first_epoch_99_4_mean"],
+                first_epoch(s),
                 f"{s['seconds_per_epoch']:.1f}",
             ]
         )
@@ -105,9 +124,9 @@ def speed() -> str:
     """The side-by-side timing of the task statement's recipe and ours."""
     s = load("speed.json")
     b, o, short = s["baseline"], s["ours"], s["ours_short"]
-    hit_from = (
-        "19-epoch schedule" if s["ours_time_to_99_4_from"] == "ours" else f"{len(short['epochs'])}-epoch schedule"
-    )
+    n_short = len(short["epochs"])
+    hit = o if s["ours_time_to_99_4_from"] == "ours" else short
+    hit_label = f"epoch {hit['epoch_to_99_4']} of the {len(hit['epochs'])}-epoch schedule"
     rows = [
         [
             "training seconds per epoch",
@@ -117,16 +136,16 @@ def speed() -> str:
         ],
         ["first epoch >= 99.4% (19-epoch schedule)", b["epoch_to_99_4"], o["epoch_to_99_4"], ""],
         [
-            f"{len(short['epochs'])}-epoch schedule: final test accuracy",
-            "",
-            f"{short['epochs'][-1]['test_acc']:.2f}%",
-            "",
-        ],
-        [
             "wall time to first >= 99.4% (evaluation included)",
             f"{b['time_to_99_4']:.0f} s",
-            f"{s['ours_time_to_99_4']:.0f} s ({hit_from})",
+            f"{s['ours_time_to_99_4']:.0f} s ({hit_label})",
             f"**{s['time_to_99_4_ratio']:.1f}x**",
+        ],
+        [
+            f"wall time to the end of the {n_short}-epoch schedule (final {short['epochs'][-1]['test_acc']:.2f}%)",
+            f"{b['time_to_99_4']:.0f} s",
+            f"{short['full_run_seconds']:.0f} s",
+            f"{b['time_to_99_4'] / short['full_run_seconds']:.1f}x",
         ],
         ["full 19-epoch run (evaluation included)", "", f"{o['full_run_seconds']:.0f} s", ""],
     ]
@@ -190,6 +209,7 @@ def tuning() -> str:
             [
                 f"`{path.parent.name}`",
                 run["model"],
+                f"{run['params']:,}",
                 run["seed"],
                 r["batch_size"],
                 r["lr"],
@@ -199,7 +219,18 @@ def tuning() -> str:
                 f"{max(e['test_acc'] for e in run['epochs']):.2f}",
             ]
         )
-    header = ["run", "model", "seed", "batch", "peak lr", "weight decay", "epochs", "final val acc %", "best val acc %"]
+    header = [
+        "run",
+        "model",
+        "params",
+        "seed",
+        "batch",
+        "peak lr",
+        "weight decay",
+        "epochs",
+        "final val acc %",
+        "best val acc %",
+    ]
     return table(header, rows)
 
 
@@ -215,6 +246,8 @@ def architecture() -> str:
 
 
 BLOCKS = {
+    "targets": targets,
+    "tuning": tuning,
     "architecture": architecture,
     "checklist": checklist,
     "epoch-log": epoch_log,
@@ -226,8 +259,8 @@ BLOCKS = {
 def render_readme(text: str) -> str:
     """README text with every generated block refreshed."""
     for name, make in BLOCKS.items():
-        pattern = re.compile(rf"(<!-- {name} -->\n).*?(\n<!-- /{name} -->)", re.S)
-        text = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), text)
+        pattern = re.compile(rf"(<!-- {name} -->\n)(?:.*?\n)?(<!-- /{name} -->)", re.S)
+        text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
     return text
 
 

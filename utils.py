@@ -447,6 +447,8 @@ def assignment_checklist(model: nn.Module, history: list[dict], target: float = 
         return sum(isinstance(m, kinds) for m in model.modules())
 
     params = count_parameters(model)
+    head = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
+    head_name = f"{head.kernel_size[0]}x{head.kernel_size[1]} conv" if isinstance(head, nn.Conv2d) else "linear layer"
     final, best = history[-1]["test_acc"], max(r["test_acc"] for r in history)
     first = next((r["epoch"] for r in history if r["test_acc"] >= target), None)
     rows = [
@@ -458,7 +460,11 @@ def assignment_checklist(model: nn.Module, history: list[dict], target: float = 
             f"{count(nn.AdaptiveAvgPool2d, nn.AvgPool2d)} GAP layer",
             count(nn.AdaptiveAvgPool2d, nn.AvgPool2d) > 0,
         ),
-        ("FC layer (optional)", "1x1 conv on the pooled channels", True),
+        (
+            "FC layer (optional)",
+            f"the {head_name} on the pooled channels ({count_parameters(head):,} parameters)",
+            True,
+        ),
         ("epochs < 20", str(len(history)), len(history) < 20),
         (
             f"test accuracy >= {target}%",
@@ -534,6 +540,7 @@ def plot_digits(images: torch.Tensor, titles: list[str], cols: int = 12, title: 
 def plot_history(history: list[dict], title: str = ""):
     """Loss and accuracy curves, train and test, per epoch; returns the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
@@ -543,6 +550,7 @@ def plot_history(history: list[dict], title: str = ""):
     ax_acc.axhline(99.4, color="gray", ls="--", lw=1, label="99.4% target")
     ax_acc.set_ylim(max(95.0, min(r["train_acc"] for r in history) - 0.5), 100)
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy (%)")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
