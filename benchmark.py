@@ -212,7 +212,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="time a fixed number of steps of each recipe")
     p.add_argument("--profile", action="store_true", help="print where a training step of ours spends its time")
-    p.add_argument("--steps", type=int, default=60, help="steps in --quick / --profile mode (default: 60)")
+    p.add_argument("--steps", type=int, default=200, help="steps in --quick / --profile mode (default: 200)")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-baseline-epochs", type=int, default=19)
