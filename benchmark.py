@@ -92,10 +92,14 @@ def run_baseline(data_dir: str, max_epochs: int, seed: int) -> list[dict]:
     return epochs
 
 
-def run_ours(data_dir: str, recipe: utils.Recipe, seed: int, label: str = "ours") -> list[dict]:
-    """Our recipe for Net, exactly as train.py runs it, timed the same way as the baseline."""
+def our_tensors(data_dir: str, limit: int | None = None) -> tuple[tuple, tuple]:
+    """MNIST train (first `limit` images) and test sets as tensors, as train.py holds them."""
     train_set, test_set = utils.get_mnist(data_dir)
-    train, test = utils.dataset_tensors(train_set), utils.dataset_tensors(test_set)
+    return utils.dataset_tensors(train_set, limit=limit), utils.dataset_tensors(test_set)
+
+
+def run_ours(train: tuple, test: tuple, recipe: utils.Recipe, seed: int, label: str = "ours") -> list[dict]:
+    """Our recipe for Net, exactly as train.py runs it, timed the same way as the baseline."""
     utils.seed_everything(seed)
     model = Net()
     out = []
@@ -132,9 +136,8 @@ def quick(data_dir: str, steps: int) -> float:
     seen = baseline_epoch(baseline, train_loader, optimizer, max_steps=steps)
     baseline_rate = seen / (time.perf_counter() - start)
 
-    train_set, _ = utils.get_mnist(data_dir)
     recipe = replace(utils.RECIPES["net"], epochs=1)
-    images, labels = utils.dataset_tensors(train_set, limit=steps * recipe.batch_size)
+    (images, labels), _ = our_tensors(data_dir, limit=steps * recipe.batch_size)
     history = utils.fit(Net(), (images, labels), (images[:10], labels[:10]), recipe, progress=False)
     ours_rate = len(labels) / history[0]["seconds"]  # training time only, as for the baseline
     print(f"baseline recipe: {baseline_rate:,.0f} training images/s")
@@ -147,9 +150,8 @@ def profile(data_dir: str, steps: int) -> None:
     """Print torch.profiler's table of where one training step of our recipe spends its time."""
     from torch.profiler import profile as torch_profile
 
-    train_set, _ = utils.get_mnist(data_dir)
     recipe = replace(utils.RECIPES["net"], epochs=1)
-    images, labels = utils.dataset_tensors(train_set, limit=(steps + 5) * recipe.batch_size)
+    (images, labels), _ = our_tensors(data_dir, limit=(steps + 5) * recipe.batch_size)
     warm = 5 * recipe.batch_size
     model = Net()
     utils.fit(model, (images[:warm], labels[:warm]), (images[:10], labels[:10]), recipe, progress=False)
@@ -228,14 +230,13 @@ def main() -> None:
         return
     baseline = run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
     recipe = replace(utils.RECIPES["net"], epochs=args.epochs)
-    ours = run_ours(args.data_dir, recipe, args.seed)
-    short = run_ours(args.data_dir, replace(recipe, epochs=args.short_epochs), args.seed, label="short")
+    train, test = our_tensors(args.data_dir)
+    ours = run_ours(train, test, recipe, args.seed)
+    short = run_ours(train, test, replace(recipe, epochs=args.short_epochs), args.seed, label="short")
     base_hit = first_reaching(baseline)
     # The short schedule counts only if its final (annealed) epoch holds the target.
     candidates = [first_reaching(ours)] + ([first_reaching(short)] if short[-1]["test_acc"] >= TARGET else [])
     ours_hit = min((c for c in candidates if c), key=lambda c: c["elapsed"], default=None)
-    base_epoch_s = mean(r["train_seconds"] for r in baseline)
-    ours_epoch_s = mean(r["train_seconds"] for r in ours)
 
     def summary(runs: list[dict]) -> dict:
         hit = first_reaching(runs)
@@ -247,18 +248,19 @@ def main() -> None:
             "full_run_seconds": runs[-1]["elapsed"],
         }
 
+    base_summary, ours_summary = summary(baseline), summary(ours)
     result = {
         "machine": machine(),
         "compile": {"used": False, "seconds": None, "note": "torch.compile is not part of the default recipe"},
         "baseline": {
             "recipe": "task statement: BaselineNet, DataLoader + RandomRotation(10), SGD 0.01 m0.9, bs 128",
-            **summary(baseline),
+            **base_summary,
         },
-        "ours": {"recipe": "Net + utils.RECIPES['net'] on device tensors (python train.py)", **summary(ours)},
+        "ours": {"recipe": "Net + utils.RECIPES['net'] on device tensors (python train.py)", **ours_summary},
         "ours_short": {"recipe": f"the same with --epochs {args.short_epochs}", **summary(short)},
         "ours_time_to_99_4": ours_hit and ours_hit["elapsed"],
         "ours_time_to_99_4_from": "ours_short" if ours_hit and ours_hit in short else "ours",
-        "epoch_ratio": round(base_epoch_s / ours_epoch_s, 2),
+        "epoch_ratio": round(base_summary["seconds_per_epoch"] / ours_summary["seconds_per_epoch"], 2),
         "time_to_99_4_ratio": round(base_hit["elapsed"] / ours_hit["elapsed"], 2) if base_hit and ours_hit else None,
     }
     utils.save_json(Path(args.out), result)

@@ -11,15 +11,19 @@ import json
 import re
 from pathlib import Path
 
+import utils
+from model import Net
+
 RESULTS = Path("results")
 README = Path("README.md")
-LADDER = [("net", "Net", 20_000, 19), ("lite", "NetLite", 8_000, 15), ("micro", "NetMicro", 4_000, 15)]
+# (results key, class name, parameter budget); epochs come from utils.RECIPES.
+LADDER = [("net", "Net", 20_000), ("lite", "NetLite", 8_000), ("micro", "NetMicro", 4_000)]
+NAMES = {key: name for key, name, _ in LADDER}
 
 
-def load(name: str) -> dict | None:
-    """A results JSON, or None where that run has not been committed."""
-    path = RESULTS / name
-    return json.loads(path.read_text()) if path.exists() else None
+def load(name: str) -> dict:
+    """A committed results JSON."""
+    return json.loads((RESULTS / name).read_text())
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -30,9 +34,6 @@ def table(header: list[str], rows: list[list]) -> str:
 
 def checklist() -> str:
     """The assignment's checklist, measured on Net and the notebook's run (utils.assignment_checklist)."""
-    import utils
-    from model import Net
-
     rows = utils.assignment_checklist(Net(), load("notebook_history.json")["epochs"])
     return table(["requirement", "this repository (the notebook's run)", "met"], [list(r.values()) for r in rows])
 
@@ -81,23 +82,21 @@ def targets() -> str:
     for key, field, text, op, threshold in TARGETS:
         value = load(f"{key}_seeds.json")["summary"][field]
         met = value is not None and (value >= threshold if op == ">=" else value <= threshold)
-        rows.append([f"`{dict((k, n) for k, n, *_ in LADDER)[key]}`", text, value, "yes" if met else "**no**"])
+        rows.append([f"`{NAMES[key]}`", text, value, "yes" if met else "**no**"])
     return table(["model", "target", "measured", "met"], rows)
 
 
 def ladder() -> str:
     """Mean, spread and worst cases of each model over its seeds."""
     rows = []
-    for key, name, budget, epochs in LADDER:
+    for key, name, budget in LADDER:
         sweep = load(f"{key}_seeds.json")
-        if sweep is None:
-            continue
         s = sweep["summary"]
         rows.append(
             [
                 f"`{name}`",
                 f"{sweep['params']:,} (< {budget:,})",
-                epochs,
+                utils.RECIPES[key].epochs,
                 len(s["seeds"]),
                 f"**{s['final_mean']:.2f}** ± {s['final_std']:.2f}",
                 f"{s['final_min']:.2f}",
@@ -171,15 +170,13 @@ def plot_ladder(path: Path = Path("images/params_vs_accuracy.png")) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for key, name, _, epochs in LADDER:
+    for key, name, _ in LADDER:
         sweep = load(f"{key}_seeds.json")
-        if sweep is None:
-            continue
         s = sweep["summary"]
         err = [[s["final_mean"] - s["final_min"]], [s["final_max"] - s["final_mean"]]]
         ax.errorbar(sweep["params"], s["final_mean"], yerr=err, fmt="o", capsize=4, color="C0")
         ax.annotate(
-            f"{name} ({epochs} ep., {len(s['seeds'])} seeds)",
+            f"{name} ({utils.RECIPES[key].epochs} ep., {len(s['seeds'])} seeds)",
             (sweep["params"], s["final_mean"]),
             textcoords="offset points",
             xytext=(8, 6),
@@ -236,9 +233,6 @@ def tuning() -> str:
 
 def architecture() -> str:
     """Net's layers with output size and receptive field, computed from model.py."""
-    import utils
-    from model import Net
-
     rows = utils.receptive_field_table(Net())
     return table(
         ["layer", "output", "receptive field", "jump"], [[r["layer"], r["out"], r["rf"], r["jump"]] for r in rows]

@@ -92,21 +92,9 @@ def run_folder(args, seed: int) -> Path:
 
 
 def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device) -> dict:
-    """Train one seed, writing train.log, history.json, model.pt and curves.png as it goes."""
+    """Train one seed, writing train.log, history.json and model.pt every epoch, curves.png at the end."""
     out = run_folder(args, seed)
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "train.log").open("w") as log_file:
-
-        def log(line: str) -> None:
-            print(line, flush=True)
-            log_file.write(line + "\n")
-            log_file.flush()
-
-        return train_logged(args, seed, recipe, data, device, out, log)
-
-
-def train_logged(args, seed: int, recipe: utils.Recipe, data, device: torch.device, out: Path, log) -> dict:
-    """Build the model, train it, and save its history, weights and curves into `out`."""
     train_data, eval_data, eval_set = data
     utils.seed_everything(seed)
     model = MODELS[args.model]().to(device)
@@ -122,41 +110,47 @@ def train_logged(args, seed: int, recipe: utils.Recipe, data, device: torch.devi
         "recipe": asdict(recipe),
         "epochs": [],
     }
-    log(
-        f"{args.model}: {result['params']:,} parameters | seed {seed} | {device} | "
-        f"{result['train_images']:,} training images | evaluating on {eval_set}"
-    )
+    with (out / "train.log").open("w") as log_file:
 
-    def on_epoch(record: dict) -> None:
-        result["epochs"].append(record)
-        log(utils.format_epoch(record, eval_set.split()[0]))
-        utils.save_json(out / "history.json", result)  # every epoch, so Ctrl-C loses nothing
-        torch.save(model.state_dict(), out / "model.pt")
+        def log(line: str) -> None:
+            print(line, flush=True)
+            log_file.write(line + "\n")
+            log_file.flush()
 
-    try:
-        utils.fit(
-            model,
-            train_data,
-            eval_data,
-            recipe,
-            seed=seed,
-            progress=not args.no_progress,
-            on_epoch=on_epoch,
-            channels_last=args.model == "baseline",
+        def on_epoch(record: dict) -> None:
+            result["epochs"].append(record)
+            log(utils.format_epoch(record, eval_set.split()[0]))
+            utils.save_json(out / "history.json", result)  # every epoch, so Ctrl-C loses nothing
+            torch.save(model.state_dict(), out / "model.pt")
+
+        log(
+            f"{args.model}: {result['params']:,} parameters | seed {seed} | {device} | "
+            f"{result['train_images']:,} training images | evaluating on {eval_set}"
         )
-    except KeyboardInterrupt:
-        log(f"interrupted after {len(result['epochs'])} epochs; kept what was written in {out}/")
-        raise
-    finally:
-        if result["epochs"]:
-            fig = utils.plot_history(result["epochs"], f"{args.model}, seed {seed}: {eval_set}")
-            fig.savefig(out / "curves.png", dpi=100)
-            plt.close(fig)
-    final = result["epochs"][-1]
-    log(
-        f"final {final['test_acc']:.2f}% | best {max(e['test_acc'] for e in result['epochs']):.2f}% | "
-        f"{sum(e['seconds'] for e in result['epochs']):.0f} s in all -> {out}/"
-    )
+        try:
+            utils.fit(
+                model,
+                train_data,
+                eval_data,
+                recipe,
+                seed=seed,
+                progress=not args.no_progress,
+                on_epoch=on_epoch,
+                channels_last=args.model == "baseline",
+            )
+        except KeyboardInterrupt:
+            log(f"interrupted after {len(result['epochs'])} epochs; kept what was written in {out}/")
+            raise
+        finally:
+            if result["epochs"]:
+                fig = utils.plot_history(result["epochs"], f"{args.model}, seed {seed}: {eval_set}")
+                fig.savefig(out / "curves.png", dpi=100)
+                plt.close(fig)
+        accuracies = [e["test_acc"] for e in result["epochs"]]
+        log(
+            f"final {accuracies[-1]:.2f}% | best {max(accuracies):.2f}% | "
+            f"{sum(e['seconds'] for e in result['epochs']):.0f} s in all -> {out}/"
+        )
     return result
 
 
