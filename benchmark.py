@@ -3,6 +3,7 @@
     python benchmark.py           # full: both recipes to 99.4%, writes results/speed.json + a plot
     python benchmark.py --quick   # a minute: a fixed number of training steps of each
     python benchmark.py --profile # where a training step of ours spends its time
+    python benchmark.py --levers  # each speed lever timed against our recipe (results/speed_levers.json)
 
 The task statement's recipe: `BaselineNet`, a per-image PIL `DataLoader` with `RandomRotation(10)`,
 SGD lr 0.01 momentum 0.9, batch 128, no schedule, the test set through a `DataLoader` of 1000.
@@ -15,12 +16,14 @@ import argparse
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from statistics import mean
+from statistics import mean, median
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
@@ -125,25 +128,114 @@ def run_ours(train: tuple, test: tuple, recipe: utils.Recipe, seed: int, label: 
     return out
 
 
-def quick(data_dir: str, steps: int) -> float:
-    """Training images per second of each recipe over `steps` steps; returns ours / baseline."""
+def baseline_timer(data_dir: str) -> Callable[[int], float]:
+    """A function timing `steps` more training steps of the task statement's recipe, in s per 60k images."""
     torch.manual_seed(0)
     train_loader, _ = baseline_loaders(data_dir)
-    baseline = BaselineNet()
-    optimizer = torch.optim.SGD(baseline.parameters(), lr=0.01, momentum=0.9)
-    baseline_epoch(baseline, train_loader, optimizer, max_steps=3)  # warm-up
-    start = time.perf_counter()
-    seen = baseline_epoch(baseline, train_loader, optimizer, max_steps=steps)
-    baseline_rate = seen / (time.perf_counter() - start)
+    model = BaselineNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    recipe = replace(utils.RECIPES["net"], epochs=1)
-    (images, labels), _ = our_tensors(data_dir, limit=steps * recipe.batch_size)
-    history = utils.fit(Net(), (images, labels), (images[:10], labels[:10]), recipe, progress=False)
-    ours_rate = len(labels) / history[0]["seconds"]  # training time only, as for the baseline
-    print(f"baseline recipe: {baseline_rate:,.0f} training images/s")
-    print(f"our recipe:      {ours_rate:,.0f} training images/s")
-    print(f"throughput ratio (ours / baseline): {ours_rate / baseline_rate:.2f}x")
-    return ours_rate / baseline_rate
+    def seconds_per_epoch(steps: int) -> float:
+        baseline_epoch(model, train_loader, optimizer, max_steps=3)  # warm-up: a fresh DataLoader iterator
+        start = time.perf_counter()
+        seen = baseline_epoch(model, train_loader, optimizer, max_steps=steps)
+        return (time.perf_counter() - start) * 60_000 / seen
+
+    return seconds_per_epoch
+
+
+# Each lever changes one thing of our recipe (several where named). "model" levers change the
+# network, so they would need new validation runs before they could be adopted.
+LEVERS: dict[str, dict] = {
+    "ours as committed (fp32, batch 64)": {},
+    "bf16 autocast (--precision bf16)": {"precision": "bf16"},
+    "batch 256": {"batch_size": 256},
+    "bf16 + batch 256": {"precision": "bf16", "batch_size": 256},
+    "channels_last": {"channels_last": True},
+    "torch.compile": {"compile": True},
+    "1 thread instead of 2": {"threads": 1},
+    "model: Dropout2d instead of Dropout": {"dropout": nn.Dropout2d},
+    "model: no dropout (reference: the assignment needs it)": {"dropout": None},
+}
+
+
+def with_dropout(model: nn.Module, kind: type[nn.Module] | None) -> nn.Module:
+    """`model` with every nn.Dropout replaced by `kind` of the same p (None: removed)."""
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if type(child) is nn.Dropout:
+                setattr(parent, name, kind(child.p) if kind else nn.Identity())
+    return model
+
+
+def time_lever(images: torch.Tensor, labels: torch.Tensor, lever: dict) -> tuple[float, float]:
+    """(training seconds per 60k-image epoch of Net under `lever`, seconds of the warm-up steps).
+
+    The warm-up (5 steps) holds torch.compile's compile time; the timed part is everything after.
+    """
+    recipe = replace(utils.RECIPES["net"], epochs=1, **{k: lever[k] for k in ("batch_size", "precision") if k in lever})
+    model = with_dropout(Net(), lever["dropout"]) if "dropout" in lever else Net()
+    model = torch.compile(model) if lever.get("compile") else model
+    threads = torch.get_num_threads()
+    torch.set_num_threads(lever.get("threads", threads))
+    try:
+        warm = 5 * recipe.batch_size
+        tiny_eval = (images[:10], labels[:10])
+
+        def run(x: torch.Tensor, y: torch.Tensor) -> float:
+            cl = lever.get("channels_last", False)
+            return utils.fit(model, (x, y), tiny_eval, recipe, progress=False, channels_last=cl)[0]["seconds"]
+
+        warm_seconds = run(images[:warm], labels[:warm])
+        seconds = run(images[warm:], labels[warm:])
+    finally:
+        torch.set_num_threads(threads)
+    return seconds * 60_000 / (len(labels) - warm), warm_seconds
+
+
+def levers(data_dir: str, images_per_run: int, rounds: int, out: Path) -> dict:
+    """Time every lever `rounds` times, interleaved (this machine's timings drift); keep the medians."""
+    baseline = baseline_timer(data_dir)
+    # A multiple of both batch sizes, so that no lever gets a short last batch (or a recompile).
+    n = images_per_run // 256 * 256
+    (images, labels), _ = our_tensors(data_dir, limit=n + 5 * 256)
+    times: dict[str, list[float]] = {name: [] for name in ["task statement's recipe", *LEVERS]}
+    warmups: dict[str, float] = {}
+    for r in range(rounds):
+        times["task statement's recipe"].append(baseline(n // 128))
+        for name, lever in LEVERS.items():
+            batch = lever.get("batch_size", utils.RECIPES["net"].batch_size)
+            seconds, warm_seconds = time_lever(images[: n + 5 * batch], labels[: n + 5 * batch], lever)
+            warmups.setdefault(name, warm_seconds)  # round 1's: the one that compiled
+            times[name].append(seconds)
+            print(f"round {r + 1}/{rounds} | {name:55s} | {seconds:5.2f} s/epoch", flush=True)
+    base, ours = median(times["task statement's recipe"]), median(times[next(iter(LEVERS))])
+    rows = [
+        {
+            "lever": name,
+            "seconds_per_epoch": round(median(t), 2),
+            "all_rounds": [round(v, 2) for v in t],
+            "vs_ours": round(ours / median(t), 2),
+            "vs_task_statement": round(base / median(t), 2),
+            **({"compile_seconds": round(warmups[name], 1)} if LEVERS.get(name, {}).get("compile") else {}),
+        }
+        for name, t in times.items()
+    ]
+    result = {"machine": machine(), "images_per_run": n, "rounds": rounds, "levers": rows}
+    utils.save_json(out, result)
+    return result
+
+
+def quick(data_dir: str, steps: int) -> float:
+    """Training throughput of each recipe over `steps` steps; returns ours / baseline."""
+    baseline = baseline_timer(data_dir)(steps)
+    batch = utils.RECIPES["net"].batch_size
+    (images, labels), _ = our_tensors(data_dir, limit=(steps + 5) * batch)
+    ours, _ = time_lever(images, labels, {})  # training time only, as for the baseline
+    print(f"baseline recipe: {60_000 / baseline:,.0f} training images/s")
+    print(f"our recipe:      {60_000 / ours:,.0f} training images/s")
+    print(f"throughput ratio (ours / baseline): {baseline / ours:.2f}x")
+    return baseline / ours
 
 
 def profile(data_dir: str, steps: int) -> None:
@@ -214,7 +306,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="time a fixed number of steps of each recipe")
     p.add_argument("--profile", action="store_true", help="print where a training step of ours spends its time")
+    p.add_argument("--levers", action="store_true", help="time each speed lever -> results/speed_levers.json")
     p.add_argument("--steps", type=int, default=200, help="steps in --quick / --profile mode (default: 200)")
+    p.add_argument("--images", type=int, default=12_800, help="images per timing in --levers mode")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every lever in --levers mode")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-baseline-epochs", type=int, default=19)
@@ -227,6 +322,9 @@ def main() -> None:
         return
     if args.profile:
         profile(args.data_dir, args.steps)
+        return
+    if args.levers:
+        levers(args.data_dir, args.images, args.rounds, Path("results/speed_levers.json"))
         return
     baseline = run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
     recipe = replace(utils.RECIPES["net"], epochs=args.epochs)

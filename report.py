@@ -154,6 +154,61 @@ def speed() -> str:
     return table(["", "task statement's recipe", "ours", "speed-up"], rows) + note
 
 
+def levers() -> str:
+    """Each speed lever's seconds per epoch, from `python benchmark.py --levers`."""
+    s = load("speed_levers.json")
+    rows = [
+        [
+            r["lever"] + (f" (first compile {r['compile_seconds']:.0f} s)" if "compile_seconds" in r else ""),
+            f"{r['seconds_per_epoch']:.1f}",
+            f"{r['vs_ours']:.2f}x",
+            f"{r['vs_task_statement']:.2f}x",
+        ]
+        for r in s["levers"]
+    ]
+    note = (
+        f"\n\nMedians of {s['rounds']} interleaved rounds, each {s['images_per_run']:,} training images per"
+        " lever, scaled to a 60,000-image epoch (training only)."
+    )
+    return table(["lever", "train s / epoch", "vs ours as committed", "vs task statement's recipe"], rows) + note
+
+
+def gpu_runs() -> list[tuple[str, dict]]:
+    """(command, history) of each committed GPU run."""
+    runs = [("`python train.py --device cuda`", "net_seed1_cuda")]
+    runs += [(f"`python train.py --device cuda --deterministic`, run {i}", f"net_seed1_cuda_det{i}") for i in (1, 2)]
+    return [(cmd, json.loads((RESULTS / "gpu" / name / "history.json").read_text())) for cmd, name in runs]
+
+
+def gpu() -> str:
+    """The full default run on a GPU, and the two --deterministic repeats."""
+    card = (RESULTS / "gpu" / "gpu.log").read_text().splitlines()[0].split(",")[0]
+    runs = gpu_runs()
+    rows = []
+    for cmd, run in runs:
+        seconds = [e["seconds"] for e in run["epochs"]]
+        rows.append(
+            [
+                cmd,
+                f"{run['epochs'][-1]['test_acc']:.2f}",
+                f"{sum(seconds) / len(seconds):.1f}",
+                f"{sum(seconds):.0f} s",
+            ]
+        )
+
+    def without_time(run: dict) -> list[dict]:
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in run["epochs"]]
+
+    same = without_time(runs[1][1]) == without_time(runs[2][1])
+    torch_version = runs[0][1]["torch"]
+    note = (
+        f"\n\n{card}, torch {torch_version}, seed 1, fp32, batch 64 (938 small steps an epoch; nothing was"
+        " tuned for the GPU). The two `--deterministic` runs are"
+        f" {'identical in every number but the seconds' if same else 'NOT identical'}."
+    )
+    return table(["run", "final test acc %", "train s / epoch", "19 epochs (training)"], rows) + note
+
+
 # Public single-run results (verified from their repositories' files): (label, params, test accuracy).
 ANCHORS = [
     ("task statement, 19 ep.", 19_712, 99.45),
@@ -211,6 +266,7 @@ def tuning() -> str:
                 r["batch_size"],
                 r["lr"],
                 r["weight_decay"],
+                r.get("precision", "fp32"),
                 len(run["epochs"]),
                 f"{last['test_acc']:.2f}",
                 f"{max(e['test_acc'] for e in run['epochs']):.2f}",
@@ -224,6 +280,7 @@ def tuning() -> str:
         "batch",
         "peak lr",
         "weight decay",
+        "precision",
         "epochs",
         "final val acc %",
         "best val acc %",
@@ -247,6 +304,8 @@ BLOCKS = {
     "epoch-log": epoch_log,
     "ladder": ladder,
     "speed": speed,
+    "levers": levers,
+    "gpu": gpu,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="peak learning rate (default: the model's recipe)")
     p.add_argument("--weight-decay", type=float, help="default: the model's recipe")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
+    p.add_argument(
+        "--precision",
+        choices=utils.PRECISIONS,
+        help="fp32 (default) or bf16 autocast (a CPU needs native bf16, AVX-512 BF16 or AMX, or it emulates it)",
+    )
     p.add_argument("--data-dir", default="data", help="where MNIST/raw lives or is put (default: data)")
     p.add_argument("--out", help="run folder (default: results/<model>_seed<seed>); {seed} is filled in")
     p.add_argument("--limit-train", type=positive_int, help="train on the first N training images only (smoke tests)")
@@ -65,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="hold out the last N training images and evaluate on them instead of the test set (for tuning)",
     )
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic CUDA kernels: a seed then repeats a GPU run exactly (CPU runs always repeat)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
     return p
 
@@ -105,6 +116,7 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device) -
         "device": str(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
         "train_images": len(train_data[1]),
         "eval_set": eval_set,
         "recipe": asdict(recipe),
@@ -124,7 +136,7 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device) -
             torch.save(model.state_dict(), out / "model.pt")
 
         log(
-            f"{args.model}: {result['params']:,} parameters | seed {seed} | {device} | "
+            f"{args.model}: {result['params']:,} parameters | seed {seed} | {device} {recipe.precision} | "
             f"{result['train_images']:,} training images | evaluating on {eval_set}"
         )
         try:
@@ -164,7 +176,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay}
+    if args.deterministic:  # cuDNN's default conv backward adds in a varying order on GPUs
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs this to repeat
+        torch.use_deterministic_algorithms(True)
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "precision": args.precision,
+    }
     recipe = replace(utils.RECIPES[args.model], **{k: v for k, v in overrides.items() if v is not None})
     try:
         data = load_data(args, device)

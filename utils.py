@@ -60,6 +60,9 @@ class Recipe:
     rotate: float = 8.0  # max rotation in degrees
     shift: float = 2.0  # max shift in pixels
     scale: float = 0.1  # max relative zoom in or out
+    # "bf16": bfloat16 autocast, opt-in. Its speed here is in results/speed_levers.json, its
+    # validation run in results/tuning/; CPUs without native bf16 (AVX-512 BF16, AMX) emulate it.
+    precision: str = "fp32"
 
 
 # Each model's recipe (train.py's defaults): the same but for the epoch budgets. Every choice was
@@ -256,6 +259,15 @@ def train_batches(
 # ----------------------------------------------------------------------------------------------
 # Training and evaluation.
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str = "fp32"):
+    """bfloat16 autocast on `device` for precision 'bf16'; a no-op context for 'fp32'."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
 
 def make_optimizer(model: nn.Module, recipe: Recipe, steps: int):
     """SGD with Nesterov momentum and a per-step LR: linear up to the peak, then linear to ~0.
@@ -297,7 +309,8 @@ def train_epoch(
     seen = 0
     for step, (x, y) in enumerate(train_batches(images, labels, recipe.batch_size, generator), 1):
         x = normalize(augment(x.float().div_(255), recipe, generator))
-        logits = model(x)
+        with autocast(labels.device, recipe.precision):
+            logits = model(x).float()
         loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -315,15 +328,19 @@ def train_epoch(
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Logits for uint8 images, in large batches."""
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 2000, precision: str = "fp32") -> torch.Tensor:
+    """Logits (fp32) for uint8 images, in large batches (pass the recipe's precision to match training)."""
     model.eval()
-    return torch.cat([model(normalize(images[i : i + batch_size])) for i in range(0, len(images), batch_size)])
+    with autocast(images.device, precision):
+        batches = [model(normalize(images[i : i + batch_size])).float() for i in range(0, len(images), batch_size)]
+    return torch.cat(batches)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, precision: str = "fp32"
+) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy in %) on uint8 images."""
-    logits = predict(model, images)
+    logits = predict(model, images, precision=precision)
     loss = F.cross_entropy(logits, labels).item()
     return loss, 100 * (logits.argmax(1) == labels).float().mean().item()
 
@@ -380,7 +397,7 @@ def fit(
         start = time.perf_counter()
         train_loss, train_acc = train_epoch(model, images, labels, optimizer, scheduler, recipe, generator, progress)
         seconds = time.perf_counter() - start  # training only (train_epoch's .item() waits for the GPU)
-        test_loss, test_acc = evaluate(model, *eval_data)
+        test_loss, test_acc = evaluate(model, *eval_data, precision=recipe.precision)
         record = {
             "epoch": epoch,
             "train_loss": round(train_loss, 5),

@@ -54,3 +54,31 @@ def test_speed_ratios_recompute_from_their_parts():
     assert speed["time_to_99_4_ratio"] == round(base["time_to_99_4"] / speed["ours_time_to_99_4"], 2)
     assert speed["ours_time_to_99_4"] <= ours["time_to_99_4"]
     assert base["epochs"][-1]["test_acc"] >= 99.4 and base["epoch_to_99_4"] == len(base["epochs"])
+
+
+def test_speed_levers_cover_every_lever_and_their_ratios_recompute():
+    from statistics import median
+
+    import benchmark
+
+    levers = load("speed_levers.json")
+    rows = {r["lever"]: r for r in levers["levers"]}
+    assert list(rows) == ["task statement's recipe", *benchmark.LEVERS]
+    base, ours = rows["task statement's recipe"], rows[next(iter(benchmark.LEVERS))]
+    for row in rows.values():
+        assert len(row["all_rounds"]) == levers["rounds"]
+        assert row["seconds_per_epoch"] == round(median(row["all_rounds"]), 2)
+        assert row["vs_ours"] == pytest.approx(ours["seconds_per_epoch"] / row["seconds_per_epoch"], abs=0.011)
+        assert row["vs_task_statement"] == pytest.approx(
+            base["seconds_per_epoch"] / row["seconds_per_epoch"], abs=0.011
+        )
+    assert "compile_seconds" in rows["torch.compile"]
+
+
+def test_gpu_runs_are_full_and_the_deterministic_pair_agrees():
+    runs = dict(report.gpu_runs())
+    assert all(run["device"] == "cuda" and len(run["epochs"]) == 19 for run in runs.values())
+    first, second = (r for cmd, r in runs.items() if "--deterministic" in cmd)
+    assert first["deterministic"] and second["deterministic"]
+    drop_seconds = [[{k: v for k, v in e.items() if k != "seconds"} for e in r["epochs"]] for r in (first, second)]
+    assert drop_seconds[0] == drop_seconds[1]
