@@ -35,6 +35,15 @@ def test_seed_sweeps_are_complete_and_their_summaries_recompute(model):
     assert sweep["summary"] == utils.summarize_runs(sweep["runs"])
 
 
+def test_fast_recipe_sweep_is_complete_and_its_summary_recomputes():
+    sweep = load("fast/net_seeds.json")
+    assert [r["seed"] for r in sweep["runs"]] == [1, 2, 3, 4, 5]
+    for run in sweep["runs"]:
+        assert len(run["epochs"]) == 19 and run["train_images"] == 60_000 and run["eval_set"].startswith("test")
+        assert run["recipe"] | {"precision": "bf16", "batch_size": 256, "lr": 0.1} == run["recipe"]
+    assert sweep["summary"] == utils.summarize_runs(sweep["runs"])
+
+
 def test_default_run_is_seed_1_of_the_sweep_and_the_notebook_repeats_it():
     seed1 = load("net_seed1/history.json")
     assert seed1 == load("net_seeds.json")["runs"][0]
