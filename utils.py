@@ -307,9 +307,10 @@ def train_epoch(
     steps = math.ceil(len(labels) / recipe.batch_size)
     bar = tqdm(total=steps, disable=not progress, leave=False, unit="step", mininterval=0.5)
     seen = 0
+    amp = autocast(labels.device, recipe.precision)  # built (and checked) once, entered every step
     for step, (x, y) in enumerate(train_batches(images, labels, recipe.batch_size, generator), 1):
         x = normalize(augment(x.float().div_(255), recipe, generator))
-        with autocast(labels.device, recipe.precision):
+        with amp:
             logits = model(x).float()
         loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
