@@ -1,7 +1,7 @@
-"""The networks: `Net` (the default), the smaller `NetLite` and `NetMicro`, and `BaselineNet`.
+"""The networks: `Net` (the default), the ladder below it, the speedrun's `SpeedNet`, and `BaselineNet`.
 
-`Net`, `NetLite` and `NetMicro` share one shape and differ only in width. Shapes and receptive
-fields (RF) of that shape, for a 28x28 input (`utils.receptive_field_table` computes them):
+`Net`, `NetLite`, `NetMicro` and `NetNano` are one shape, `GapNet`, in four widths. Shapes and receptive
+fields (RF) of that shape, for a 28x28 input (`receptive_field_table` below computes them):
 
     layer                       out      RF   jump   why
     conv1 3x3         1 -> c1   26x26     3    1     edges; few channels where pixels are many
@@ -29,28 +29,42 @@ def conv_block(c_in: int, c_out: int, dropout: float, padding: int = 0) -> nn.Se
 
 
 class GapNet(nn.Module):
-    """Six 3x3 conv blocks with one max-pool, then global average pooling and a 1x1 classifier."""
+    """Six 3x3 conv blocks with one max-pool, then global average pooling and a 1x1 classifier.
 
-    widths: tuple[int, int, int, int, int] = (8, 16, 16, 16, 16)
-    dropout: float = 0.05
+    `widths` are the channels of conv1 to conv5 (conv6 keeps conv5's); `dropout` is the p of the
+    Dropout after every block past the pool, or, with `head_dropout`, of one Dropout on the pooled
+    features instead. Subclasses change the layers in `make_features`.
+    """
 
-    def __init__(self) -> None:
+    n_widths = 5
+
+    def __init__(
+        self, widths: tuple[int, ...] = (8, 16, 16, 16, 16), dropout: float = 0.05, head_dropout: bool = False
+    ) -> None:
         super().__init__()
-        c1, c2, c3, c4, c5 = self.widths
-        p = self.dropout
-        self.features = nn.Sequential(
-            # No dropout at 26x26 and 24x24: a mask per pixel is slow to draw on a CPU (even the
-            # low-resolution ones take ~11% of a step), and augmentation already perturbs edges.
+        if len(widths) != self.n_widths or min(widths) < 1:
+            raise ValueError(f"widths must be {self.n_widths} positive channel counts, got {widths}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.widths, self.dropout = tuple(widths), dropout
+        self.features = self.make_features(widths, 0.0 if head_dropout else dropout)
+        pool = nn.AdaptiveAvgPool2d(1)
+        self.gap = nn.Sequential(pool, nn.Dropout(dropout)) if head_dropout else pool
+        self.classifier = nn.Conv2d(widths[-1], 10, 1)
+
+    def make_features(self, widths: tuple[int, ...], dropout: float) -> nn.Sequential:
+        """The convolutional layers up to the global average pooling."""
+        c1, c2, c3, c4, c5 = widths
+        return nn.Sequential(
+            # No dropout at 26x26 and 24x24: augmentation already perturbs the pixels there.
             conv_block(1, c1, 0.0),
             conv_block(c1, c2, 0.0),
             nn.MaxPool2d(2),
-            conv_block(c2, c3, p),
-            conv_block(c3, c4, p),
-            conv_block(c4, c5, p),
-            conv_block(c5, c5, p, padding=1),
+            conv_block(c2, c3, dropout),
+            conv_block(c3, c4, dropout),
+            conv_block(c4, c5, dropout),
+            conv_block(c5, c5, dropout, padding=1),
         )
-        self.gap = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Conv2d(c5, 10, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, 10) for normalised images (N, 1, 28, 28)."""
@@ -60,19 +74,104 @@ class GapNet(nn.Module):
 class Net(GapNet):
     """The default model: widths 8, 16, 20, 24, 24, 19,274 parameters."""
 
-    widths = (8, 16, 20, 24, 24)
+    def __init__(self, widths: tuple[int, ...] = (8, 16, 20, 24, 24), dropout: float = 0.05) -> None:
+        super().__init__(widths, dropout)
 
 
 class NetLite(GapNet):
     """Under 8k parameters: widths 8, 12, 12, 14, 14, 7,570 parameters."""
 
-    widths = (8, 12, 12, 14, 14)
+    def __init__(self, widths: tuple[int, ...] = (8, 12, 12, 14, 14), dropout: float = 0.05) -> None:
+        super().__init__(widths, dropout)
 
 
 class NetMicro(GapNet):
     """Under 4k parameters: widths 4, 8, 8, 10, 10, 3,630 parameters."""
 
-    widths = (4, 8, 8, 10, 10)
+    def __init__(self, widths: tuple[int, ...] = (4, 8, 8, 10, 10), dropout: float = 0.05) -> None:
+        super().__init__(widths, dropout)
+
+
+class NetNano(GapNet):
+    """Under 2k parameters: widths 4, 6, 6, 7, 7, 1,990 parameters."""
+
+    def __init__(self, widths: tuple[int, ...] = (4, 6, 6, 7, 7), dropout: float = 0.05) -> None:
+        super().__init__(widths, dropout)
+
+
+class SpeedNet(GapNet):
+    """The speedrun's network: `Net`'s layers with one Dropout, on the pooled features (19,274 parameters).
+
+    Drawing a dropout mask per pixel is slow on a CPU: in a bf16 training step at batch 512 on two
+    cores it took 30% of the time (torch.profiler). One mask of 24 numbers per image after the GAP
+    costs nothing and still regularises the classifier.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (8, 16, 20, 24, 24), dropout: float = 0.05) -> None:
+        super().__init__(widths, dropout, head_dropout=True)
+
+
+class PoolFirstNet(GapNet):
+    """A speedrun candidate that was slower to learn: pooled right after the first conv.
+
+        conv1 3x3 1 -> c1 (26x26, RF 3), maxpool (13x13, RF 4), conv2-conv4 3x3 (11, 9, 7; RF 8, 12,
+        16), conv5 3x3 pad 1 (7x7, RF 20), GAP, dropout, 1x1 classifier.
+
+    About 1.9x faster per epoch than `Net` on two CPU cores, but it stayed near 99.3% on validation
+    from 4 to 8 epochs (results/tuning/speedrun_ep*).
+    """
+
+    n_widths = 4
+
+    def __init__(self, widths: tuple[int, ...] = (10, 16, 24, 28), dropout: float = 0.05) -> None:
+        super().__init__(widths, dropout, head_dropout=True)
+
+    def make_features(self, widths: tuple[int, ...], dropout: float) -> nn.Sequential:
+        """One conv at full resolution, the pool, four convs."""
+        c1, c2, c3, c4 = widths
+        return nn.Sequential(
+            conv_block(1, c1, 0.0),
+            nn.MaxPool2d(2),
+            conv_block(c1, c2, dropout),
+            conv_block(c2, c3, dropout),
+            conv_block(c3, c4, dropout),
+            conv_block(c4, c4, dropout, padding=1),
+        )
+
+
+class StageNet(nn.Module):
+    """Stages of padded 3x3 conv blocks at 28x28, 14x14 and 7x7, a max-pool between stages, then GAP.
+
+    `stages` holds each stage's conv widths, e.g. ((4, 4, 4), (8, 8, 8), (8, 8, 8)), the shape of a
+    public 3,762-parameter net. Padding keeps the first stage at full resolution, at more compute
+    per parameter than `GapNet`. `dropout` follows every block after the first stage. Tried for the
+    two small rungs; with our recipe it did not beat `GapNet` there on validation
+    (results/gpu/tuning/, results/README.md).
+    """
+
+    def __init__(
+        self, stages: tuple[tuple[int, ...], ...] = ((4, 4, 4), (8, 8, 8), (8, 8, 8)), dropout: float = 0.05
+    ) -> None:
+        super().__init__()
+        if not stages or any(not s or min(s) < 1 for s in stages):
+            raise ValueError(f"stages must be non-empty groups of positive widths, got {stages}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.stages, self.dropout = tuple(tuple(s) for s in stages), dropout
+        layers, c_in = [], 1
+        for i, stage in enumerate(self.stages):
+            if i:
+                layers.append(nn.MaxPool2d(2))
+            for c_out in stage:
+                layers.append(conv_block(c_in, c_out, dropout if i else 0.0, padding=1))
+                c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Conv2d(c_in, 10, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, 10)."""
+        return self.classifier(self.gap(self.features(x))).flatten(1)
 
 
 class BaselineNet(nn.Module):
@@ -121,4 +220,42 @@ class BaselineNet(nn.Module):
         return self.net(x).flatten(1)
 
 
-MODELS: dict[str, type[nn.Module]] = {"net": Net, "lite": NetLite, "micro": NetMicro, "baseline": BaselineNet}
+def receptive_field_table(model: nn.Module, input_size: int = 28) -> list[dict]:
+    """Output size, receptive field and jump after every conv / pooling layer, in module order."""
+    size, rf, jump = input_size, 1, 1
+    rows = [{"layer": "input", "out": f"{size}x{size}", "rf": rf, "jump": jump}]
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            k, s, p, d = module.kernel_size[0], module.stride[0], module.padding[0], module.dilation[0]
+            label = f"conv{k}x{k} {module.in_channels}->{module.out_channels}"
+        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+            k, s, p, d = _pair0(module.kernel_size), _pair0(module.stride), _pair0(module.padding), 1
+            label = f"{type(module).__name__} {k}"
+        elif isinstance(module, nn.AdaptiveAvgPool2d):
+            k, s, p, d = size, 1, 0, 1
+            label = "global avg pool"
+        else:
+            continue
+        k_eff = d * (k - 1) + 1
+        size = (size + 2 * p - k_eff) // s + 1
+        rf, jump = rf + (k_eff - 1) * jump, jump * s
+        rows.append({"layer": f"{name}: {label}", "out": f"{size}x{size}", "rf": rf, "jump": jump})
+    return rows
+
+
+def _pair0(value) -> int:
+    """First element of an int-or-tuple layer argument."""
+    return value[0] if isinstance(value, tuple) else value
+
+
+MODELS: dict[str, type[nn.Module]] = {
+    "net": Net,
+    "lite": NetLite,
+    "micro": NetMicro,
+    "nano": NetNano,
+    "gapnet": GapNet,
+    "stagenet": StageNet,
+    "speedrun": SpeedNet,
+    "poolfirst": PoolFirstNet,
+    "baseline": BaselineNet,
+}

