@@ -102,9 +102,10 @@ class NetNano(GapNet):
 class SpeedNet(GapNet):
     """The speedrun's network: `Net`'s layers with one Dropout, on the pooled features (19,274 parameters).
 
-    Drawing a dropout mask per pixel is slow on a CPU: in a bf16 training step at batch 512 on two
-    cores it took 30% of the time (torch.profiler). One mask of 24 numbers per image after the GAP
-    costs nothing and still regularises the classifier.
+    Under the speedrun's recipe (bf16, batch 256) drawing `Net`'s per-pixel dropout masks took 16% of
+    a training step on two CPU cores (results/profile_net_speedrun_recipe.log). One mask of 24
+    numbers per image after the GAP costs nothing (results/profile_speedrun_speedrun_recipe.log) and
+    kept `Net`'s validation accuracy (results/README.md).
     """
 
     def __init__(self, widths: tuple[int, ...] = (8, 16, 20, 24, 24), dropout: float = 0.05) -> None:
@@ -117,8 +118,8 @@ class PoolFirstNet(GapNet):
         conv1 3x3 1 -> c1 (26x26, RF 3), maxpool (13x13, RF 4), conv2-conv4 3x3 (11, 9, 7; RF 8, 12,
         16), conv5 3x3 pad 1 (7x7, RF 20), GAP, dropout, 1x1 classifier.
 
-    About 1.9x faster per epoch than `Net` on two CPU cores, but it stayed near 99.3% on validation
-    from 4 to 8 epochs (results/tuning/speedrun_ep*).
+    Faster per epoch than `Net`, but it stayed near 99.3% on validation from 4 to 8 epochs
+    (results/tuning/poolfirst_*).
     """
 
     n_widths = 4
