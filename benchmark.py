@@ -33,6 +33,7 @@ from torchvision import transforms
 
 import runlog
 import utils
+from mnist_data import MNISTDataError, prepare_mnist
 from model import MODELS, BaselineNet, Net
 from train import parse_seeds, positive_int
 
@@ -44,7 +45,7 @@ def baseline_loaders(data_dir: str) -> tuple[DataLoader, DataLoader]:
     """The task statement's data pipeline: per-image PIL transforms in a DataLoader."""
     from torchvision.datasets import MNIST
 
-    utils.prepare_mnist(data_dir)
+    prepare_mnist(data_dir)
     normalize = transforms.Normalize((utils.MNIST_MEAN,), (utils.MNIST_STD,))
     train_tf = transforms.Compose([transforms.RandomRotation(10), transforms.ToTensor(), normalize])
     test_tf = transforms.Compose([transforms.ToTensor(), normalize])
@@ -453,8 +454,8 @@ def main() -> None:
     args.out = args.out or ROOT / "results" / default
     refuse_existing(args.out, args.force)
     try:
-        utils.prepare_mnist(args.data_dir)
-    except utils.MNISTDataError as err:
+        prepare_mnist(args.data_dir)
+    except MNISTDataError as err:
         sys.exit(f"error: {err}")
     if args.levers:
         levers(args.data_dir, args.images, args.rounds, args.out)

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 
 import runlog  # noqa: E402
 import utils  # noqa: E402
+from mnist_data import MNISTDataError  # noqa: E402
 from model import MODELS, BaselineNet, GapNet, StageNet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -306,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     problem = check_outputs(args, seeds)
     if problem:
         parser.error(problem)
+    for seed in seeds:  # made now, so an unusable --out is one line before anything is loaded
+        try:
+            run_folder(args, seed).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            parser.error(f"--out: cannot create {run_folder(args, seed)} ({err.strerror})")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.deterministic:  # cuDNN's default conv backward adds in a varying order on GPUs
@@ -325,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = replace(utils.RECIPES[args.model], **{k: v for k, v in overrides.items() if v is not None})
     try:
         data = load_data(args, device)
-    except (utils.MNISTDataError, ValueError) as err:
+    except (MNISTDataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _terminate)
@@ -340,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     except utils.NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
+    except OSError as err:  # disk full, folder removed mid-run: every finished epoch is still on disk
+        print(f"error: could not write the run's files: {err}", file=sys.stderr)
+        return 1
     if args.seeds:
         summary = runlog.summarize_runs(runs)
         path = sweep_path(args, seeds)

@@ -20,9 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from mnist_data import MNISTDataError, prepare_mnist
-
-__all__ = ["MNISTDataError", "prepare_mnist"]  # re-exported: the notebook and train.py need only utils
+from mnist_data import prepare_mnist
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081

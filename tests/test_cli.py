@@ -112,10 +112,12 @@ def test_bad_flags_are_one_clear_line_before_anything_is_written(flags, message,
     assert snapshot(finished_run) == before
 
 
-def test_out_naming_a_file_is_one_clear_line(tmp_path):
+def test_out_naming_a_file_or_an_impossible_folder_is_one_clear_line(tmp_path):
     (tmp_path / "file").write_text("x")
     done = cli("--out", str(tmp_path / "file" / "run"))
     assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
+    done = cli("--out", "/proc/no-runs-here")
+    assert done.returncode == 2 and "cannot create" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_data_dir_naming_a_file_is_one_clear_line(tmp_path):

@@ -90,6 +90,7 @@ def test_a_wrong_wheel_never_touches_verified_files_and_leaves_no_temp(good_raw,
 
 
 def test_staged_files_that_fail_their_md5_are_never_moved_in(good_raw, tmp_path):
+    (good_raw / "t10k-labels-idx1-ubyte").write_bytes(b"junk")  # a file that needs replacing
     staged = tmp_path / "staged"
     for name, array in mnist_data.mnist_from_hub_wheel(
         crafted_wheel(tmp_path / "w.whl", wrong_arrays_pickle())
@@ -97,8 +98,8 @@ def test_staged_files_that_fail_their_md5_are_never_moved_in(good_raw, tmp_path)
         mnist_data.write_idx(staged / name, array)
     before = {p.name: p.read_bytes() for p in good_raw.iterdir()}
     mnist_data._install_verified(staged, good_raw)
-    assert {p.name: p.read_bytes() for p in good_raw.iterdir()} == before
-    assert not mnist_data.bad_raw_files(good_raw)
+    assert {p.name: p.read_bytes() for p in good_raw.iterdir()} == before  # wrong data moved nowhere
+    assert mnist_data.bad_raw_files(good_raw) == ["t10k-labels-idx1-ubyte"]
 
 
 class _Evil:
