@@ -280,8 +280,8 @@ def speedrun_files() -> list[tuple[str, dict]]:
 
 def speedrun_headline() -> str:
     """One sentence: the speedrun's accuracy and time on each device."""
-    parts = []
-    for label, run in speedrun_files():
+    parts, runs = [], speedrun_files()
+    for label, run in runs:
         s, m = run["summary"], run["machine"]
         where = f"{m['cores']}-core {m['cpu']}" if label == "CPU" else f"lent {m['device_name']}"
         ratio = (
@@ -291,11 +291,7 @@ def speedrun_headline() -> str:
             f"{s['final_mean']:.2f}% mean (min {s['final_min']:.2f}%) over {len(run['runs'])} seeds in "
             f"**{s['seconds_mean']:.2f} s** on a {where}{ratio}"
         )
-    return (
-        f"**Speedrun** (`SpeedNet`, {speedrun_files()[0][1]['summary']['params']:,} parameters): "
-        + "; ".join(parts)
-        + "."
-    )
+    return f"**Speedrun** (`SpeedNet`, {runs[0][1]['summary']['params']:,} parameters): " + "; ".join(parts) + "."
 
 
 def speedrun() -> str:
@@ -355,8 +351,8 @@ def gpu_runs() -> list[tuple[str, dict]]:
     """(label, history) of each committed full GPU run of the default recipe."""
     runs = [load(f"gpu/{name}/history.json") for name in GPU_RUNS]
     return [
-        (f"`{run['command']}`" + (f", run {i}" if "det" in name else ""), run)
-        for name, run, i in zip(GPU_RUNS, runs, [0, 1, 2])
+        (f"`{run['command']}`" + (f", run {name[-1]}" if "_det" in name else ""), run)
+        for name, run in zip(GPU_RUNS, runs)
     ]
 
 

@@ -219,8 +219,7 @@ def git_commit() -> str | None:
 
 def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, command: str) -> dict:
     """Train one seed, writing train.log, model.pt and history.json every epoch, curves.png at the end."""
-    out = run_folder(args, seed)
-    out.mkdir(parents=True, exist_ok=True)
+    out = run_folder(args, seed)  # main() made it, before loading data
     train_data, eval_data, eval_set = data
     utils.seed_everything(seed)
     model = build_model(args).to(device)

@@ -20,7 +20,6 @@ from model import MODELS
 RESULTS = ROOT / "results"
 LADDER = {"net": 19, "lite": 15, "micro": 15, "nano": 20}
 NOTEBOOK = ROOT / "S6_assignment.ipynb"
-EPOCH_LINE = re.compile(r"^epoch\s+(\d+) \|.* test loss [\d.]+ acc\s+([\d.]+)%", re.M)
 PUBLISH = (
     f"the stored notebook is not the committed run: restore it with `git checkout {NOTEBOOK.name}`, or publish"
     f" this run with `{report.EXPORT_NOTEBOOK} && python report.py --write`"
@@ -137,7 +136,7 @@ def notebook():
 def epoch_lines(notebook):
     """(epoch, test accuracy) for every epoch line in the stored outputs."""
     text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
-    return [(int(e), float(a)) for e, a in EPOCH_LINE.findall(text)]
+    return [(int(e), float(a)) for e, a, _ in report.EPOCH_LINE.findall(text)]
 
 
 def test_stored_run_has_19_epochs_and_meets_the_target(epoch_lines):
