@@ -1,13 +1,19 @@
 """What a run leaves behind: where it ran, its files written atomically, and seed-sweep summaries.
 
-Used by train.py, benchmark.py, report.py and the notebook's export.
+Used by train.py, benchmark.py, report.py and the notebook's export. As a command it gathers seeds
+that ran as separate processes (in parallel, on a GPU) into the summary `train.py --seeds` writes:
+
+    python runlog.py runs/micro_seeds.json runs/micro_seed1 runs/micro_seed2 runs/micro_seed3
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import shlex
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -84,3 +90,39 @@ def save_json(path: Path, obj) -> None:
 def save_model(path: Path, model: nn.Module) -> None:
     """Save the model's state_dict atomically."""
     _atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
+
+
+def sweep_summary(runs: list[dict], command: str) -> dict:
+    """The seed-sweep JSON: the runs, their summary, and the command that made it."""
+    return {
+        "command": command,
+        "model": runs[0]["model"],
+        "params": runs[0]["params"],
+        "runs": runs,
+        "summary": summarize_runs(runs),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Gather run folders' history.json files into one seed-sweep JSON."""
+    p = argparse.ArgumentParser(description="Gather seeds run as separate processes into one sweep JSON.")
+    p.add_argument("out", type=Path, help="the sweep JSON to write, e.g. runs/micro_seeds.json")
+    p.add_argument("runs", type=Path, nargs="+", help="run folders, each with a history.json")
+    p.add_argument("--force", action="store_true", help="overwrite an existing sweep JSON")
+    args = p.parse_args(argv)
+    if args.out.exists() and not args.force:
+        p.error(f"{args.out} already exists; pass --force to overwrite it")
+    missing = [str(r) for r in args.runs if not (r / "history.json").is_file()]
+    if missing:
+        p.error(f"no history.json in {', '.join(missing)}")
+    runs = [json.loads((r / "history.json").read_text()) for r in args.runs]
+    if len({(r["model"], r["params"], json.dumps(r["recipe"], sort_keys=True), r["eval_set"]) for r in runs}) > 1:
+        p.error("the runs differ in model, parameters, recipe or evaluation set: not one sweep")
+    command = shlex.join(["python", "runlog.py", *(argv if argv is not None else sys.argv[1:])])
+    save_json(args.out, sweep_summary(runs, command))
+    print(json.dumps(runs and summarize_runs(runs)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

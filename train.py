@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(MODELS), default="net", help="network from model.py (default: net)")
     p.add_argument("--widths", type=widths, help="GapNet channels of conv1-conv5, e.g. 4,8,8,10,10 (default: model's)")
-    p.add_argument("--stages", type=stages, help="--model stagenet: widths per stage, e.g. 4,4,4/8,8,8/8,8,8")
+    p.add_argument("--stages", type=stages, help="--model stagenet/sepnet: widths per stage, e.g. 4,4,4/8,8,8/8,8,8")
     p.add_argument("--dropout", type=finite_float(0, 1, low_inclusive=True), help="dropout p (default: 0.05)")
     p.add_argument("--epochs", type=positive_int, help="epochs (default: the model's recipe in utils.RECIPES)")
     p.add_argument("--seed", type=check_seed, default=1, help="random seed (default: 1)")
@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, help="default: the model's recipe")
     p.add_argument("--lr", type=finite_float(0), help="peak learning rate (default: the model's recipe)")
     p.add_argument("--weight-decay", type=finite_float(0, low_inclusive=True), help="default: the model's recipe")
+    p.add_argument(
+        "--warmup", type=finite_float(0, 1), help="fraction of the steps spent raising the LR (default: 0.2)"
+    )
     p.add_argument("--label-smoothing", type=finite_float(0, 1, low_inclusive=True), help="default: 0")
     p.add_argument("--rotate", type=finite_float(0, 180, low_inclusive=True), help="max rotation, degrees (default: 8)")
     p.add_argument("--shift", type=finite_float(0, 14, low_inclusive=True), help="max shift, pixels (default: 2)")
@@ -301,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.widths and not (issubclass(cls, GapNet) and len(args.widths) == cls.n_widths):
         parser.error(f"--widths: --model {args.model} takes {getattr(cls, 'n_widths', 'no')} widths")
     if args.stages and not issubclass(cls, StageNet):
-        parser.error(f"--stages applies to --model stagenet, not --model {args.model}")
+        parser.error(f"--stages applies to --model stagenet or sepnet, not --model {args.model}")
     seeds = args.seeds or [args.seed]
     problem = check_outputs(args, seeds)
     if problem:
@@ -321,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "weight_decay": args.weight_decay,
+        "warmup": args.warmup,
         "label_smoothing": args.label_smoothing,
         "rotate": args.rotate,
         "shift": args.shift,
@@ -349,13 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not write the run's files: {err}", file=sys.stderr)
         return 1
     if args.seeds:
-        summary = runlog.summarize_runs(runs)
         path = sweep_path(args, seeds)
-        runlog.save_json(
-            path,
-            {"command": command, "model": args.model, "params": runs[0]["params"], "runs": runs, "summary": summary},
-        )
-        print(json.dumps(summary))
+        runlog.save_json(path, runlog.sweep_summary(runs, command))
+        print(json.dumps(runlog.summarize_runs(runs)))
         print(f"{len(runs)} seeds in {time.perf_counter() - start:.0f} s -> {path}")
     return 0
 
