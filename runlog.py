@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("the runs differ in model, parameters, recipe or evaluation set: not one sweep")
     command = shlex.join(["python", "runlog.py", *(argv if argv is not None else sys.argv[1:])])
     save_json(args.out, sweep_summary(runs, command))
-    print(json.dumps(runs and summarize_runs(runs)))
+    print(json.dumps(summarize_runs(runs)))
     return 0
 
 

@@ -7,6 +7,7 @@ it (or restores the committed one); the code tests in `pytest` never compare aga
 
 import json
 import re
+from dataclasses import asdict
 
 import nbformat
 import pytest
@@ -48,9 +49,11 @@ def test_seed_sweeps_are_complete_and_their_summaries_recompute(model):
     sweep = load(f"{model}_seeds.json")
     assert sweep["params"] == utils.count_parameters(MODELS[model]())
     assert [r["seed"] for r in sweep["runs"]] == [1, 2, 3, 4, 5]
+    recipe = asdict(utils.RECIPES[model])
     for run in sweep["runs"]:
         assert len(run["epochs"]) == LADDER[model] and run["eval_set"].startswith("test")
         assert run["train_images"] == 60_000
+        assert run["recipe"] == {k: recipe[k] for k in run["recipe"]}, f"not utils.RECIPES[{model!r}]: re-run it"
     assert sweep["summary"] == runlog.summarize_runs(sweep["runs"])
 
 

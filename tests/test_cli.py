@@ -102,6 +102,7 @@ def test_force_overwrites(tmp_path, mnist):
         (["--model", "baseline", "--dropout", "0.1"], "do not apply"),
         (["--stages", "4,4/8,8"], "--stages"),
         (["--model", "stagenet", "--stages", "4,x"], "stages"),
+        (["--warmup", "1"], "--warmup"),
     ],
 )
 def test_bad_flags_are_one_clear_line_before_anything_is_written(flags, message, finished_run):
@@ -184,6 +185,33 @@ def test_seed_sweep_writes_a_summary_and_refuses_to_overwrite_it(tmp_path, mnist
     assert [r["seed"] for r in sweep["runs"]] == [1, 2] and sweep["summary"]["seeds"] == [1, 2]
     again = cli(*flags, "--seeds", "3-4", "--out", str(tmp_path / "micro_seed{seed}"))
     assert again.returncode == 2 and "micro_seeds.json already exists" in again.stderr
+
+
+def test_parallel_seeds_gather_into_the_sweep_train_py_writes(tmp_path, mnist):
+    flags = ["--model", "nano", "--limit-train", "300", "--epochs", "1", "--warmup", "0.1"]
+    for seed in (1, 2):  # as a GPU runs them: separate processes
+        done = cli(*flags, "--seed", str(seed), "--out", str(tmp_path / f"nano_seed{seed}"))
+        assert done.returncode == 0, done.stderr
+    assert cli(*flags, "--seeds", "1-2", "--out", str(tmp_path / "one" / "nano_seed{seed}")).returncode == 0
+    runs = [str(tmp_path / f"nano_seed{seed}") for seed in (1, 2)]
+    done = run("runlog.py", str(tmp_path / "nano_seeds.json"), *runs)
+    assert done.returncode == 0, done.stderr
+    gathered, together = strict_json(tmp_path / "nano_seeds.json"), strict_json(tmp_path / "one" / "nano_seeds.json")
+    assert gathered["runs"][0]["recipe"]["warmup"] == 0.1
+    assert gathered["command"].startswith("python runlog.py")
+
+    def learned(sweep: dict) -> tuple:
+        """Everything but the timings, which differ from run to run."""
+        epochs = [[{k: v for k, v in e.items() if k != "seconds"} for e in r["epochs"]] for r in sweep["runs"]]
+        return epochs, {k: v for k, v in sweep["summary"].items() if k != "seconds_per_epoch"}
+
+    assert learned(gathered) == learned(together)
+    again = run("runlog.py", str(tmp_path / "nano_seeds.json"), *runs)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    other = cli("--model", "micro", "--limit-train", "300", "--epochs", "1", "--out", str(tmp_path / "micro"))
+    assert other.returncode == 0, other.stderr
+    mixed = run("runlog.py", str(tmp_path / "mixed.json"), runs[0], str(tmp_path / "micro"))
+    assert mixed.returncode == 2 and "not one sweep" in mixed.stderr and not (tmp_path / "mixed.json").exists()
 
 
 def test_widths_and_dropout_flags_build_the_variant(tmp_path, mnist):

@@ -13,6 +13,7 @@ from model import (
     NetLite,
     NetMicro,
     NetNano,
+    SepNet,
     SpeedNet,
     StageNet,
     receptive_field_table,
@@ -35,7 +36,7 @@ def test_every_rung_meets_its_budget_and_the_assignments_layers(cls, budget):
 
 
 def test_published_parameter_counts():
-    assert [utils.count_parameters(m()) for m in (Net, NetLite, NetMicro, NetNano)] == [19_274, 7_570, 3_630, 1_990]
+    assert [utils.count_parameters(m()) for m in (Net, NetLite, NetMicro, NetNano)] == [19_274, 7_570, 3_630, 1_912]
     assert utils.count_parameters(BaselineNet()) == 19_712  # the task statement's summary says 19,712
 
 
@@ -61,3 +62,23 @@ def test_speednet_is_nets_layers_with_one_dropout_after_the_pooling():
 def test_stagenet_keeps_the_first_stage_at_full_resolution():
     sizes = [r["out"] for r in receptive_field_table(StageNet(((4, 4), (8, 8))))]
     assert sizes == ["28x28", "28x28", "28x28", "14x14", "14x14", "14x14", "1x1", "1x1"]
+
+
+def test_sepnet_convs_after_the_first_are_depthwise_then_pointwise():
+    convs = [m for m in SepNet(((4, 6), (8,))).modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.groups) for c in convs] == [
+        (1, 4, 3, 1),  # a single input channel: a plain conv
+        (4, 4, 3, 4),  # depthwise 3x3: one filter per channel
+        (4, 6, 1, 1),  # pointwise 1x1 mixes them
+        (6, 6, 3, 6),
+        (6, 8, 1, 1),
+        (8, 10, 1, 1),  # the classifier
+    ]
+    # 9*c_in + c_in*c_out weights per separable conv instead of 9*c_in*c_out, as the docstring says
+    assert utils.count_parameters(SepNet(((4, 6),))) < utils.count_parameters(StageNet(((4, 6),)))
+
+
+def test_netnano_is_the_documented_sepnet():
+    sizes = [(r["layer"].split(": ")[-1], r["out"], r["rf"]) for r in receptive_field_table(NetNano())]
+    assert sizes[-3:] == [("conv1x1 16->20", "7x7", 32), ("global avg pool", "1x1", 56), ("conv1x1 20->10", "1x1", 56)]
+    assert isinstance(NetNano(), SepNet) and NetNano().stages == ((6, 10), (12, 16), (16, 20))

