@@ -201,21 +201,20 @@ class StageNet(nn.Module):
         return self.classifier(self.gap(self.features(x))).flatten(1)
 
 
+NANO_STAGES = ((6, 10), (12, 16), (16, 20))
+
+
 class SepNet(StageNet):
     """`StageNet` with depthwise-separable convs after the first: about twice the width per parameter."""
 
-    def __init__(
-        self, stages: tuple[tuple[int, ...], ...] = ((6, 10), (12, 16), (16, 20)), dropout: float = 0.05
-    ) -> None:
+    def __init__(self, stages: tuple[tuple[int, ...], ...] = NANO_STAGES, dropout: float = 0.05) -> None:
         super().__init__(stages, dropout, separable=True)
 
 
 class NetNano(SepNet):
     """Under 2k parameters: a `SepNet` with stages 6,10 | 12,16 | 16,20, 1,912 parameters."""
 
-    def __init__(
-        self, stages: tuple[tuple[int, ...], ...] = ((6, 10), (12, 16), (16, 20)), dropout: float = 0.01
-    ) -> None:
+    def __init__(self, stages: tuple[tuple[int, ...], ...] = NANO_STAGES, dropout: float = 0.01) -> None:
         super().__init__(stages, dropout)
 
 

@@ -36,6 +36,7 @@ REGENERATE = {
     "speed.json": "python benchmark.py --force",
     "speed_levers.json": "TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) python benchmark.py --levers --force",
     "speedrun.json": "python benchmark.py --speedrun --force",
+    "gpu/notebook_gpu.log": "bash results/gpu/device_check1.sh (phase 4) on a GPU",
     "nbval_full.log": "(echo \"# machine: $(python -c 'import runlog; print(runlog.cpu_name())'), CPU\";"
     " python -m pytest S6_assignment.ipynb) > results/nbval_full.log 2>&1",
 }
@@ -56,17 +57,25 @@ LADDER = [("net", "Net", 20_000), ("lite", "NetLite", 8_000), ("micro", "NetMicr
 NAMES = {key: name for key, name, _ in LADDER}
 
 
-def load(name: str) -> dict:
-    """A committed results JSON (name relative to results/)."""
+def read(name: str) -> str:
+    """A committed results file's text (name relative to results/)."""
     path = RESULTS / name
     try:
-        data = json.loads(path.read_text())
+        return path.read_text()
     except FileNotFoundError:
         raise ReportError(f"{path}: missing; {how_to_remake(name)}") from None
-    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
         raise ReportError(f"{path}: unreadable ({err}); {how_to_remake(name)}") from None
+
+
+def load(name: str) -> dict:
+    """A committed results JSON (name relative to results/)."""
+    try:
+        data = json.loads(read(name))
+    except ValueError as err:  # JSONDecodeError
+        raise ReportError(f"{RESULTS / name}: unreadable ({err}); {how_to_remake(name)}") from None
     if not isinstance(data, dict):
-        raise ReportError(f"{path}: not a results object; {how_to_remake(name)}")
+        raise ReportError(f"{RESULTS / name}: not a results object; {how_to_remake(name)}")
     LOADED.append(name)
     return data
 
@@ -149,16 +158,19 @@ def is_met(value: float | None, op: str, threshold: float) -> bool:
     return value is not None and (value >= threshold if op == ">=" else value <= threshold)
 
 
+def met_cell(value: float | None, op: str, threshold: float) -> str:
+    """'yes', or '**no**' with how far a measured value falls short."""
+    if is_met(value, op, threshold):
+        return "yes"
+    return "**no**" if value is None else f"**no**, by {abs(value - threshold):.2f}"
+
+
 def targets() -> str:
     """Each frontier target beside the measured value and whether it was met."""
     rows = []
     for key, field, text, op, threshold in TARGETS:
         value = load(f"{key}_seeds.json")["summary"][field]
-        if is_met(value, op, threshold):
-            met = "yes"
-        else:
-            met = "**no**" if value is None else f"**no**, by {abs(value - threshold):.2f}"
-        rows.append([f"`{NAMES[key]}`", text, value, met])
+        rows.append([f"`{NAMES[key]}`", text, value, met_cell(value, op, threshold)])
     return table(["model", "target", "measured", "met"], rows)
 
 
@@ -301,8 +313,9 @@ def speedrun_headline() -> str:
 
 def speedrun() -> str:
     """The speedrun on each device: accuracy over seeds, time, throughput and distance to the peak."""
+    files = speedrun_files()
     rows = []
-    for label, run in speedrun_files():
+    for label, run in files:
         s, r = run["summary"], run["recipe"]
         rows.append(
             [
@@ -328,14 +341,14 @@ def speedrun() -> str:
         "achieved / peak FLOP/s",
         "task statement's recipe to 99.4%",
     ]
-    runs = dict(speedrun_files())
+    runs = dict(files)
     goals = []
     for key, text, op, threshold in SPEEDRUN_GOALS:
         label = "GPU" if key == "seconds_mean" else "CPU"
         value = runs[label]["summary"].get(key) if label in runs else None
         shown = "not measured" if value is None else value
-        goals.append([text, shown, "yes" if is_met(value, op, threshold) else "**no**"])
-    peaks = "; ".join(f"{label}: {run['summary']['peak']['from']}" for label, run in speedrun_files())
+        goals.append([text, shown, met_cell(value, op, threshold)])
+    peaks = "; ".join(f"{label}: {run['summary']['peak']['from']}" for label, run in files)
     cpu = runs["CPU"]["summary"]
     note = (
         f"\n\n{cpu['forward_macs_per_image']:,} multiply-adds per image forward; a training step counts 3x"
@@ -363,8 +376,8 @@ def gpu_runs() -> list[tuple[str, dict]]:
 
 def gpu() -> str:
     """The full default run on a GPU, and the two --deterministic repeats."""
-    card = gpu_runs()[0][1]["device_name"]
     runs = gpu_runs()
+    card = runs[0][1]["device_name"]
     rows = []
     for cmd, run in runs:
         seconds = [e["seconds"] for e in run["epochs"]]
@@ -391,28 +404,26 @@ EPOCH_LINE = re.compile(r"^epoch\s+(\d+) \|.* test loss [\d.]+ acc\s+([\d.]+)% \
 
 def gpu_notebook() -> str:
     """The notebook's code path run in full on a lent GPU, from its log."""
-    path = RESULTS / "gpu" / "notebook_gpu.log"
-    if not path.exists():
-        raise ReportError(f"{path}: missing; remake it with results/gpu/device_check1.sh (phase 4)")
-    epochs = [(int(e), float(a), float(s)) for e, a, s in EPOCH_LINE.findall(path.read_text())]
-    first = next((e for e, a, _ in epochs if a >= utils.TARGET), None)
-    seconds = [s for _, _, s in epochs]
+    epochs = [
+        {"epoch": int(e), "test_acc": float(a), "seconds": float(s)}
+        for e, a, s in EPOCH_LINE.findall(read("gpu/notebook_gpu.log"))
+    ]
+    seconds = [e["seconds"] for e in epochs]
     return (
         f"{len(epochs)} epochs, {sum(seconds):.0f} s of training ({sum(seconds) / len(seconds):.1f} s an epoch), "
-        f"final test accuracy {epochs[-1][1]:.2f}% (first >= {utils.TARGET}% at epoch {first})"
+        f"final test accuracy {epochs[-1]['test_acc']:.2f}% (first >= {utils.TARGET}% at epoch "
+        f"{utils.first_epoch_at(epochs)})"
     )
 
 
 def nbval_full() -> str:
     """How long the full nbval run took here, from its committed log."""
-    path = RESULTS / "nbval_full.log"
-    if not path.exists():
-        raise ReportError(f"{path}: missing; remake it with `{REGENERATE['nbval_full.log']}`")
-    text = path.read_text()
+    name = "nbval_full.log"
+    text = read(name)
     found = re.search(r"(\d+) passed.* in ([\d.]+)s", text)
     cpu = re.search(r"^# machine: (.+)$", text, re.M)
     if not found or not cpu:
-        raise ReportError(f"{path}: no pytest summary or machine line; remake it with `{REGENERATE['nbval_full.log']}`")
+        raise ReportError(f"{RESULTS / name}: no pytest summary or machine line; {how_to_remake(name)}")
     return f"Measured here ({cpu.group(1)}): {found.group(1)} cells passed in {float(found.group(2)) / 60:.1f} minutes."
 
 

@@ -119,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     if len({(r["model"], r["params"], json.dumps(r["recipe"], sort_keys=True), r["eval_set"]) for r in runs}) > 1:
         p.error("the runs differ in model, parameters, recipe or evaluation set: not one sweep")
     command = shlex.join(["python", "runlog.py", *(argv if argv is not None else sys.argv[1:])])
-    save_json(args.out, sweep_summary(runs, command))
-    print(json.dumps(summarize_runs(runs)))
+    sweep = sweep_summary(runs, command)
+    save_json(args.out, sweep)
+    print(json.dumps(sweep["summary"]))
     return 0
 
 

@@ -353,9 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not write the run's files: {err}", file=sys.stderr)
         return 1
     if args.seeds:
-        path = sweep_path(args, seeds)
-        runlog.save_json(path, runlog.sweep_summary(runs, command))
-        print(json.dumps(runlog.summarize_runs(runs)))
+        path, sweep = sweep_path(args, seeds), runlog.sweep_summary(runs, command)
+        runlog.save_json(path, sweep)
+        print(json.dumps(sweep["summary"]))
         print(f"{len(runs)} seeds in {time.perf_counter() - start:.0f} s -> {path}")
     return 0
 

@@ -181,7 +181,7 @@ def train_epoch(
     loss_sum = torch.zeros((), device=labels.device)
     correct = torch.zeros((), device=labels.device, dtype=torch.long)
     steps = math.ceil(len(labels) / recipe.batch_size)
-    step_losses = torch.zeros(steps, device=labels.device)  # only read to name the first bad step
+    window: list[torch.Tensor] = []  # the losses since the last check, only read to name a bad step
     bar = tqdm(total=steps, disable=not progress, leave=False, unit="step", mininterval=0.5)
     seen = 0
     amp = autocast(labels.device, recipe.precision)  # built (and checked) once, entered every step
@@ -197,16 +197,18 @@ def train_epoch(
         # Accumulate on the device: an .item() per step would force a sync every step.
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
-        step_losses[step - 1] = loss.detach()
+        window.append(loss.detach())  # a reference, not a device op
         seen += len(y)
         if step % 50 == 0 or step == steps:  # a sync every 50 steps: cheap, and a NaN run stops early
-            if not math.isfinite(loss_sum.item()):
-                first = int((~torch.isfinite(step_losses[:step])).nonzero()[0]) + 1
+            if not math.isfinite(loss_sum.item()):  # the sum was finite at the last check: the culprit is here
+                losses = torch.stack(window)
+                bad = int((~torch.isfinite(losses)).nonzero()[0])
                 bar.close()
                 raise NonFiniteLossError(
-                    f"the training loss became {step_losses[first - 1].item()} at epoch {epoch}, step {first} "
-                    f"of {steps}: lower the learning rate (peak {recipe.lr:g})"
+                    f"the training loss became {losses[bad].item()} at epoch {epoch}, "
+                    f"step {step - len(window) + 1 + bad} of {steps}: lower the learning rate (peak {recipe.lr:g})"
                 )
+            window.clear()
             if progress:
                 bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / seen:.2f}%")
         bar.update()
@@ -342,8 +344,7 @@ def assignment_checklist(model: nn.Module, history: list[dict]) -> list[dict]:
         return sum(isinstance(m, kinds) for m in model.modules())
 
     params = count_parameters(model)
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    head = layers[-1]
+    head = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
     head_name = f"{head.kernel_size[0]}x{head.kernel_size[1]} conv" if isinstance(head, nn.Conv2d) else "linear layer"
     fc = isinstance(head, nn.Linear) or head.kernel_size == (1, 1)
     final, best = history[-1]["test_acc"], max(r["test_acc"] for r in history)
