@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="deterministic CUDA kernels: a seed then repeats a GPU run exactly (CPU runs always repeat)",
     )
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
+    p.add_argument("--tta", action="store_true", help="also record the final model's accuracy with test-time shifts")
     return p
 
 
@@ -250,6 +251,12 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
         except utils.NonFiniteLossError as err:
             log(f"stopped: {err}; {out}/ keeps the last finite epoch ({len(result['epochs'])})")
             raise
+        if args.tta:  # reported apart from the plain number, which alone counts
+            images, labels = eval_data
+            correct = int((utils.predict_shifted(model, images, recipe.precision).argmax(1) == labels).sum())
+            result["tta_acc"] = round(100 * correct / len(labels), 3)
+            runlog.save_json(out / "history.json", result)
+            log(f"with test-time shifts (5 views, reported apart): {result['tta_acc']:.2f}%")
         accuracies = [e["test_acc"] for e in result["epochs"]]
         log(
             f"final {accuracies[-1]:.2f}% | best {max(accuracies):.2f}% | "

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 MNIST_MEAN = 0.1307
@@ -119,7 +120,11 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random rotation, zoom and shift of a float [0, 1] batch, one affine warp on the device."""
+    """Random rotation, zoom and shift of a float [0, 1] batch (one affine warp), then the recipe's crop."""
+    if recipe.crop:
+        images = translate(images, recipe.crop, generator)
+    if not (recipe.rotate or recipe.shift or recipe.scale):
+        return images
     n, device = images.shape[0], images.device
 
     def uniform(low: float, high: float) -> torch.Tensor:
@@ -134,6 +139,16 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | N
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+
+
+def translate(images: torch.Tensor, pixels: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image by up to `pixels` in x and y, filling with zeros: a random crop of a padded image."""
+    n, _, h, w = images.shape
+    padded = F.pad(images, (pixels, pixels, pixels, pixels))
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, n, 1), device=images.device, generator=generator)
+    rows = (dy + torch.arange(h, device=images.device)).unsqueeze(2)  # (n, h, 1)
+    cols = (dx + torch.arange(w, device=images.device)).unsqueeze(1)  # (n, 1, w)
+    return padded[torch.arange(n, device=images.device).view(n, 1, 1), 0, rows, cols].unsqueeze(1)
 
 
 def train_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
@@ -169,6 +184,10 @@ class Recipe:
     rotate: float = knob(8.0, "max rotation, degrees", high=180)
     shift: float = knob(2.0, "max shift, pixels", high=14)
     scale: float = knob(0.1, "max zoom in or out, relative", high=1)
+    # The speed toolbox (docs/speed.md), off by default.
+    crop: int = knob(0, "random translation by up to this many pixels, a crop of the padded image", high=14)
+    ema: float = knob(0.0, "decay of a moving average of the weights, tested instead of them (0: off)", high=1)
+    bn_momentum: float = knob(0.1, "BatchNorm's momentum for its running statistics", low_open=True, high=1)
     # bf16: bfloat16 autocast; fast where the CPU has native bf16 (AVX-512 BF16, AMX), emulated elsewhere.
     precision: str = knob("fp32", "fp32, or bf16 autocast", choices=("fp32", "bf16"))
 
@@ -280,6 +299,13 @@ def predict(model: nn.Module, images: torch.Tensor, precision: str = "fp32", bat
     return torch.cat(batches)
 
 
+def predict_shifted(model: nn.Module, images: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """Test-time augmentation: logits averaged over the image and its four 1-pixel shifts (never the headline)."""
+    padded = F.pad(images, (1, 1, 1, 1))
+    views = [padded[..., 1 + dy : 29 + dy, 1 + dx : 29 + dx] for dy, dx in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))]
+    return sum(predict(model, view.contiguous(), precision) for view in views) / len(views)
+
+
 def test(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, precision: str = "fp32") -> tuple[float, int]:
     """(mean cross-entropy loss, number of correct predictions) on uint8 images."""
     logits = predict(model, images, precision)
@@ -297,16 +323,24 @@ def fit(model, train_data, test_data, recipe: Recipe, seed: int = 1, progress: b
     generator = torch.Generator(device=labels.device).manual_seed(seed)
     # +1 step: the LR reaches its minimum exactly as the last batch finishes.
     optimizer, scheduler = make_optimizer(model, recipe, recipe.epochs * math.ceil(len(labels) / recipe.batch_size) + 1)
+    for bn in (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
+        bn.momentum = recipe.bn_momentum
+    tested = model
+    if recipe.ema:  # the average is updated after every optimizer step and tested instead of the model
+        tested = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema), use_buffers=True)
+        optimizer.register_step_post_hook(lambda *_: tested.update_parameters(model))
     history = []
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         train_loss, train_acc = train(model, images, labels, optimizer, scheduler, recipe, generator, epoch, progress)
         seconds = time.perf_counter() - start  # training only
-        test_loss, correct = test(model, test_images, test_labels, recipe.precision)
+        test_loss, correct = test(tested, test_images, test_labels, recipe.precision)
         record = {"epoch": epoch, "train_loss": round(train_loss, 5), "train_acc": round(train_acc, 3),
                   "test_loss": round(test_loss, 5), "test_correct": correct, "test_total": len(test_labels),
                   "test_acc": round(100 * correct / len(test_labels), 3),
                   "lr": round(optimizer.param_groups[0]["lr"], 6), "seconds": round(seconds, 2)}  # fmt: skip
+        if tested is not model and epoch == recipe.epochs:
+            model.load_state_dict(tested.module.state_dict())  # the model leaves fit as it was tested
         history.append(record)
         (on_epoch or (lambda r: print(format_epoch(r), flush=True)))(record)
     return history

@@ -15,6 +15,7 @@ Ours: `Net` with `utils.Recipe` on device-resident tensors (what `train.py` runs
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shlex
@@ -209,7 +210,7 @@ def speedrun(args, device: torch.device) -> dict:
         "runs": runs,
         "summary": summary,
     }
-    runlog.save_json(args.out, result)
+    save(args.out, result)
     print(f"speedrun: mean {summary['final_mean']:.2f}% (min {summary['final_min']:.2f}%) in {mean_seconds:.2f} s "
           f"over {len(runs)} seeds -> {args.out}")  # fmt: skip
     if baseline:
@@ -252,6 +253,15 @@ def first_reaching(runs: list[dict]) -> dict | None:
     return runs[epoch - 1] if epoch else None
 
 
+def save(path: Path, result: dict) -> None:
+    """Write the result; if the disk refuses it now, print it whole instead, so a finished run is never lost."""
+    try:
+        runlog.save_json(path, result)
+    except OSError as err:
+        print(json.dumps(result, indent=1))
+        sys.exit(f"error: could not write {path} ({err}); the result is printed above")
+
+
 def output_problem(path: Path, force: bool) -> str | None:
     """Why the benchmark may not write `path` (None if it may): checked before the run, not after."""
     if path.is_dir() or (path.exists() and not force):
@@ -284,11 +294,11 @@ def main() -> None:
         problem = problem or str(err)
     if problem:
         p.error(problem)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM; nothing written"))
     try:
         prepare_mnist(args.data_dir)
     except MNISTDataError as err:
         p.exit(2, f"error: {err}\n")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM; nothing written"))
     if args.speedrun:
         speedrun(args, device)
         return
@@ -328,7 +338,7 @@ def main() -> None:
         "epoch_ratio": round(base_summary["seconds_per_epoch"] / ours_summary["seconds_per_epoch"], 2),
         "time_to_99_4_ratio": round(base_hit["elapsed"] / ours_hit["elapsed"], 2) if base_hit and ours_hit else None,
     }
-    runlog.save_json(args.out, result)
+    save(args.out, result)
     plot(
         {
             "task statement's recipe (BaselineNet)": baseline,

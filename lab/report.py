@@ -578,21 +578,25 @@ BLOCKS = {
 }
 
 
+def render(name: str) -> str:
+    """One generated block; a results file with unexpected content is a ReportError naming it."""
+    LOADED.clear()
+    try:
+        return BLOCKS[name]()
+    except (KeyError, TypeError, IndexError, ValueError) as err:
+        culprit = LOADED[-1] if LOADED else "a results file"
+        raise ReportError(
+            f"{RESULTS / culprit}: unexpected content ({type(err).__name__}: {err}); {how_to_remake(culprit)}"
+        ) from None
+
+
 def render_page(text: str) -> str:
     """A Markdown page with every generated block in it refreshed."""
-    for name, make in BLOCKS.items():
+    for name in BLOCKS:
         pattern = re.compile(rf"(<!-- {name} -->\n)(?:.*?\n)?(<!-- /{name} -->)", re.S)
-        if not pattern.search(text):
-            continue
-        LOADED.clear()
-        try:
-            block = make()
-        except (KeyError, TypeError, IndexError, ValueError) as err:
-            culprit = LOADED[-1] if LOADED else "a results file"
-            raise ReportError(
-                f"{RESULTS / culprit}: unexpected content ({type(err).__name__}: {err}); {how_to_remake(culprit)}"
-            ) from None
-        text = pattern.sub(lambda m, block=block: m.group(1) + block + "\n" + m.group(2), text)
+        if pattern.search(text):
+            block = render(name)
+            text = pattern.sub(lambda m, block=block: m.group(1) + block + "\n" + m.group(2), text)
     return text
 
 
@@ -699,8 +703,8 @@ def main() -> int:
         if args.write or args.run_notebook:
             write()
         else:
-            for name, make in BLOCKS.items():
-                print(f"<!-- {name} -->\n{make()}\n")
+            for name in BLOCKS:
+                print(f"<!-- {name} -->\n{render(name)}\n")
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

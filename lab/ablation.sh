@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The speed toolbox, one tool at a time, on the validation split: SpeedNet with the speedrun recipe,
+# seeds 1-3, every run through train.py (its history records the command). Checkpoints are deleted:
+# nothing loads them. Usage: bash lab/ablation.sh [ROW...]   (default: every row below)
+# Each row: NAME then train.py flags on top of `--model speedrun --val-split 10000 --seeds 1-3 --tta`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+declare -A ROWS=(
+  [base_ep8]="--epochs 8"
+  [base_ep5]="--epochs 5"
+  [smooth0.1_ep5]="--epochs 5 --label-smoothing 0.1"
+  [ema0.99_ep5]="--epochs 5 --ema 0.99"
+  [bnmom0.3_ep5]="--epochs 5 --bn-momentum 0.3"
+  [crop2_noaffine_ep5]="--epochs 5 --crop 2 --rotate 0 --shift 0 --scale 0"
+)
+for name in "${@:-${!ROWS[@]}}"; do
+  out="results/ablation/$name"
+  # shellcheck disable=SC2086  # the row's flags are words
+  python train.py --model speedrun --val-split 10000 --seeds 1-3 --tta --no-progress ${ROWS[$name]} \
+    --out "$out/seed{seed}"
+  rm -f "$out"/seed*/model.pt
+done
