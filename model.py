@@ -133,6 +133,14 @@ class SpeedNet(GapNet):
         super().__init__(widths, dropout, head_dropout=True)
 
 
+class FramedSpeedNet(SpeedNet):
+    """`SpeedNet` on the central 24x24 of each image, where MNIST's 20x20 digit box sits: 39% fewer MACs."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, 10) for normalised images (N, 1, 28, 28), of which the 2-pixel border is dropped."""
+        return super().forward(x[..., 2:-2, 2:-2])
+
+
 class StageNet(nn.Module):
     """Stages of padded 3x3 conv blocks at 28x28, 14x14 and 7x7, a max-pool between stages, then GAP.
 
@@ -260,5 +268,6 @@ MODELS: dict[str, type[nn.Module]] = {
     "micro": NetMicro,
     "nano": NetNano,
     "speedrun": SpeedNet,
+    "framed": FramedSpeedNet,
     "baseline": BaselineNet,
 }

@@ -55,29 +55,6 @@ def baseline_loaders(data_dir: str) -> tuple[DataLoader, DataLoader]:
     return DataLoader(train, batch_size=128, shuffle=True), DataLoader(test, batch_size=1000)
 
 
-def baseline_epoch(model: torch.nn.Module, loader: DataLoader, optimizer, max_steps: int | None = None) -> int:
-    """One epoch (or `max_steps` steps) of the task statement's training loop; returns images seen."""
-    model.train()
-    seen = 0
-    for step, (x, y) in enumerate(loader):
-        if max_steps is not None and step == max_steps:
-            break
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        seen += len(y)
-    return seen
-
-
-@torch.inference_mode()
-def baseline_test(model: torch.nn.Module, loader: DataLoader) -> float:
-    """Test accuracy in % through the DataLoader, as the task statement's test()."""
-    model.eval()
-    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
-    return 100 * correct / len(loader.dataset)
-
-
 def run_baseline(data_dir: str, max_epochs: int, seed: int) -> list[dict]:
     """The task statement's recipe until it first reaches the target (or max_epochs)."""
     torch.manual_seed(seed)
@@ -87,9 +64,16 @@ def run_baseline(data_dir: str, max_epochs: int, seed: int) -> list[dict]:
     epochs, elapsed = [], 0.0
     for epoch in range(1, max_epochs + 1):
         start = time.perf_counter()
-        baseline_epoch(model, train_loader, optimizer)
+        model.train()
+        for x, y in train_loader:
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
         train_seconds = time.perf_counter() - start
-        acc = baseline_test(model, test_loader)
+        with torch.inference_mode():
+            model.eval()
+            acc = 100 * sum((model(x).argmax(1) == y).sum().item() for x, y in test_loader) / len(test_loader.dataset)
         elapsed += time.perf_counter() - start
         epochs.append(
             {"epoch": epoch, "test_acc": acc, "train_seconds": round(train_seconds, 2), "elapsed": round(elapsed, 2)}
@@ -113,17 +97,11 @@ def run_ours(train: tuple, test: tuple, recipe: utils.Recipe, seed: int, label: 
     out = []
     start = time.perf_counter()
 
-    def on_epoch(record: dict) -> None:
+    def on_epoch(r: dict) -> None:
         elapsed = time.perf_counter() - start  # training and evaluation so far
-        out.append(
-            {
-                "epoch": record["epoch"],
-                "test_acc": record["test_acc"],
-                "train_seconds": record["seconds"],
-                "elapsed": round(elapsed, 2),
-            }
-        )
-        print(f"{label} {utils.format_epoch(record)} | elapsed {elapsed:6.1f} s", flush=True)
+        out.append({"epoch": r["epoch"], "test_acc": r["test_acc"], "train_seconds": r["seconds"],
+                    "elapsed": round(elapsed, 2)})  # fmt: skip
+        print(f"{label} {utils.format_epoch(r)} | elapsed {elapsed:6.1f} s", flush=True)
 
     utils.fit(model, train, test, recipe, seed=seed, progress=False, on_epoch=on_epoch)
     return out
@@ -229,13 +207,7 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, runs in curves.items():
-        ax.plot(
-            [0] + [r["elapsed"] / 60 for r in runs],
-            [None] + [r["test_acc"] for r in runs],
-            marker="o",
-            ms=3,
-            label=name,
-        )
+        ax.plot([0] + [r["elapsed"] / 60 for r in runs], [None] + [r["test_acc"] for r in runs], "o-", ms=3, label=name)
     ax.axhline(TARGET, color="gray", ls="--", lw=1, label="99.4%")
     ax.set_ylim(98, 99.8)
     ax.set_xlabel("wall time on this machine (minutes, evaluation included)")

@@ -209,3 +209,38 @@ def test_receptive_field_table_follows_nets_layers():
     by_layer = {r["layer"].split(":")[0]: r for r in receptive_field_table(Net())}
     assert by_layer["features.2"]["out"] == "12x12"  # the max-pool
     assert by_layer["features.6.0"]["rf"] == 22 and by_layer["features.6.0"]["out"] == "6x6"
+
+
+def test_translate_shifts_each_image_by_at_most_the_crop_with_zero_fill(small_data):
+    (images, _), _ = small_data
+    batch = images[:32].float() / 255
+    moved = utils.translate(batch, 2, torch.Generator().manual_seed(0))
+    padded = F.pad(batch, (2, 2, 2, 2))
+    for original, out in zip(padded, moved):
+        crops = [original[:, dy : dy + 28, dx : dx + 28] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out, crop) for crop in crops)
+    assert not torch.equal(moved, batch)
+
+
+def test_test_time_shifts_average_the_five_views(small_data):
+    _, (images, _) = small_data
+    ring = images.clone()
+    ring[..., 1:-1, 1:-1] = 0
+    images = images[ring.flatten(1).sum(1) == 0][:64]  # a blank border: a 1-pixel roll is a shift
+    model = Net().eval()
+    views = [torch.roll(images, s, d) for s, d in ((0, 2), (1, 2), (-1, 2), (1, 3), (-1, 3))]
+    expected = sum(utils.predict(model, v) for v in views) / 5
+    assert torch.allclose(utils.predict_shifted(model, images), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_fit_leaves_the_model_it_tested_and_sets_batchnorm_momentum(small_data, ema):
+    train, test = small_data
+    model = Net()
+    history = utils.fit(model, train, test, utils.Recipe(epochs=1, ema=ema, bn_momentum=0.3), progress=False)
+    assert utils.test(model, *test)[1] == history[-1]["test_correct"]
+    assert {m.momentum for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {0.3}
+    if ema:
+        plain = utils.fit(Net(), train, test, utils.Recipe(epochs=1, bn_momentum=0.3), progress=False)
+        assert plain[-1]["train_loss"] == history[-1]["train_loss"]  # the same training,
+        assert plain[-1]["test_correct"] != history[-1]["test_correct"]  # another model tested
