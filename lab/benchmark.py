@@ -108,7 +108,7 @@ def run_ours(train: tuple, test: tuple, recipe: utils.Recipe, seed: int, label: 
 
 
 # ----------------------------------------------------------------------------------------------
-# Speedrun: utils.RECIPES["speedrun"] on MODELS["speedrun"], timed over seeds.
+# Speedrun: a speed-first network (--model) with its recipe in utils.RECIPES, timed over seeds.
 
 
 def forward_macs(model: nn.Module) -> int:
@@ -152,17 +152,17 @@ def speedrun_once(model_name: str, train: tuple, test: tuple, recipe: utils.Reci
 def speedrun(args, device: torch.device) -> dict:
     """The task statement's recipe until 99.4%, then the speedrun for every seed; writes the JSON."""
     baseline = None if args.skip_baseline else run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
-    recipe = utils.RECIPES["speedrun"]
+    recipe = utils.RECIPES[args.model]
     train, test = our_tensors(args.data_dir, limit=args.limit_train, device=device)
     # Warm-up (excluded, reported): first calls allocate memory and pick kernels.
-    warm = speedrun_once("speedrun", (train[0][:4096], train[1][:4096]), test, replace(recipe, epochs=1), seed=0)
+    warm = speedrun_once(args.model, (train[0][:4096], train[1][:4096]), test, replace(recipe, epochs=1), seed=0)
     print(f"warm-up (1 epoch on 4,096 images, excluded): {warm['seconds']:.2f} s", flush=True)
     runs = []
     for seed in args.seeds:
-        runs.append(speedrun_once("speedrun", train, test, recipe, seed))
+        runs.append(speedrun_once(args.model, train, test, recipe, seed))
         print(f"speedrun seed {seed:2d} | test acc {runs[-1]['test_acc']:6.2f}% | {runs[-1]['seconds']:6.2f} s")
     accs, secs = [r["test_acc"] for r in runs], [r["seconds"] for r in runs]
-    model = MODELS["speedrun"]()
+    model = MODELS[args.model]()
     mean_seconds = sum(secs) / len(secs)
     summary = {
         "final_mean": round(sum(accs) / len(accs), 3),
@@ -183,7 +183,7 @@ def speedrun(args, device: torch.device) -> dict:
     result = {
         "command": shlex.join(["python", "-m", "lab.benchmark", *sys.argv[1:]]),
         "machine": machine(device),
-        "recipe": {"model": "speedrun", **asdict(recipe)},
+        "recipe": {"model": args.model, **asdict(recipe)},
         "baseline": baseline,
         "runs": runs,
         "summary": summary,
@@ -245,6 +245,7 @@ def main() -> None:
     """Parse flags and run the side-by-side comparison or the speedrun."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--speedrun", action="store_true", help="the speedrun over --seeds -> results/speedrun.json")
+    p.add_argument("--model", choices=["framed", "speedrun"], default="framed", help="the speedrun's network")
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-10"), help="speedrun seeds (default: 1-10)")
     p.add_argument("--skip-baseline", action="store_true", help="speedrun without the task statement's recipe")
     p.add_argument("--limit-train", type=positive_int, help="speedrun on the first N training images (a smoke run)")
