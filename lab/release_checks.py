@@ -109,7 +109,7 @@ def test_speed_levers_recompute_from_their_rounds():
         assert row["vs_task_statement"] == pytest.approx(ratio, abs=0.011)
 
 
-@pytest.mark.parametrize("name", ["speedrun.json", "gpu/speedrun.json"])
+@pytest.mark.parametrize("name", [name for _, name in report.SPEEDRUNS])
 def test_speedrun_summaries_recompute_from_their_runs(name):
     run = load(name)
     s, accs = run["summary"], [r["test_acc"] for r in run["runs"]]

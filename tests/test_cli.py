@@ -18,7 +18,7 @@ import runlog
 import utils
 from conftest import DATA_DIR, ROOT
 from lab import report
-from model import Net
+from model import MODELS, Net
 
 
 def run(script: str, *args: str, cwd: Path = ROOT, limit: str = "") -> subprocess.CompletedProcess:
@@ -373,3 +373,6 @@ def test_speedrun_counts_multiply_adds_of_each_layer():
     # conv1 1->8 on 26x26 = 8*9*676, conv2 8->16 on 24x24 = 16*72*576, ... as in model.py's table.
     expected = 8 * 9 * 676 + 16 * 72 * 576 + 20 * 144 * 100 + 24 * 180 * 64 + 24 * 216 * 36 * 2 + 10 * 24
     assert benchmark.forward_macs(Net()) == expected
+    # FramedSpeedNet: the same layers on the central 24x24, so 22x22, 20x20, then 8x8, 6x6, 4x4, 4x4.
+    framed = 8 * 9 * 484 + 16 * 72 * 400 + 20 * 144 * 64 + 24 * 180 * 36 + 24 * 216 * 16 * 2 + 10 * 24
+    assert benchmark.forward_macs(MODELS["framed"]()) == framed == 1_001_616

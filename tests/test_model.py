@@ -8,6 +8,7 @@ import utils
 from model import (
     MODELS,
     BaselineNet,
+    FramedSpeedNet,
     GapNet,
     Net,
     NetLite,
@@ -26,7 +27,15 @@ def test_output_shape(name):
 
 
 @pytest.mark.parametrize(
-    "cls, budget", [(Net, 20_000), (NetLite, 8_000), (NetMicro, 4_000), (NetNano, 2_000), (SpeedNet, 20_000)]
+    "cls, budget",
+    [
+        (Net, 20_000),
+        (NetLite, 8_000),
+        (NetMicro, 4_000),
+        (NetNano, 2_000),
+        (SpeedNet, 20_000),
+        (FramedSpeedNet, 20_000),
+    ],
 )
 def test_every_rung_meets_its_budget_and_the_assignments_layers(cls, budget):
     rows = {r["requirement"]: r["met"] for r in utils.assignment_checklist(cls(), [{"epoch": 1, "test_acc": 99.5}])}
