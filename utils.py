@@ -381,7 +381,7 @@ def first_epoch_at(epochs: list[dict], target: float = TARGET) -> int | None:
     return next((e["epoch"] for e in epochs if e["test_acc"] >= target), None)
 
 
-# The stability row: the annealed end of a run (the LR under a sixth of its peak in a 19-epoch run), the
+# The stability row: the annealed end of a run (the LR below a fifth of its peak in a 19-epoch run), the
 # same window as the ladder's "min of last 3 epochs" in the README.
 STABLE_EPOCHS = 3
 
