@@ -188,6 +188,7 @@ class Recipe:
     crop: int = knob(0, "random translation by up to this many pixels, a crop of the padded image", high=14)
     ema: float = knob(0.0, "decay of a moving average of the weights, tested instead of them (0: off)", high=1)
     bn_momentum: float = knob(0.1, "BatchNorm's momentum for its running statistics", low_open=True, high=1)
+    muon_lr: float = knob(0.0, "peak learning rate of Muon for the 3x3 conv filters, SGD for the rest (0: off)")
     # bf16: bfloat16 autocast; fast where the CPU has native bf16 (AVX-512 BF16, AMX), emulated elsewhere.
     precision: str = knob("fp32", "fp32, or bf16 autocast", choices=("fp32", "bf16"))
 
@@ -226,6 +227,24 @@ def recipe(name: str = "net") -> Recipe:
     return replace(RECIPES[name], epochs=1) if SMOKE_TEST else RECIPES[name]
 
 
+def add_muon(optimizer: torch.optim.Optimizer, filters: list[torch.Tensor], recipe: Recipe) -> None:
+    """Step the 3x3 conv filters with Muon right after each step of `optimizer`, at its scheduled LR.
+
+    torch's Muon takes 2-D matrices only, so it gets each conv's filters as an [out, in*3*3] view that
+    shares their storage: its in-place update is the filters' update.
+    """
+    matrices = [nn.Parameter(w.data.view(len(w), -1)) for w in filters]
+    muon = torch.optim.Muon(matrices, lr=recipe.muon_lr, weight_decay=recipe.weight_decay)  # decay set on purpose
+
+    def step(sgd: torch.optim.Optimizer, *_) -> None:
+        for matrix, w in zip(matrices, filters):
+            matrix.grad, w.grad = w.grad.view_as(matrix), None
+        muon.param_groups[0]["lr"] = recipe.muon_lr * sgd.param_groups[0]["lr"] / recipe.lr  # the same schedule
+        muon.step()
+
+    optimizer.register_step_post_hook(step)
+
+
 def make_optimizer(model: nn.Module, recipe: Recipe, steps: int):
     """SGD with Nesterov momentum and a per-step LR: linear up to the peak, then linear to ~0.
 
@@ -233,9 +252,14 @@ def make_optimizer(model: nn.Module, recipe: Recipe, steps: int):
     down to peak/1000 at the last step; a test compares them) without its momentum cycling. It is
     written out because OneCycleLR breaks on runs of a handful of steps (smoke runs, --limit-train).
     """
+    filters = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    filters = filters if recipe.muon_lr else []
+    rest = [p for p in model.parameters() if all(p is not f for f in filters)]
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True, weight_decay=recipe.weight_decay
+        rest, lr=recipe.lr, momentum=recipe.momentum, nesterov=True, weight_decay=recipe.weight_decay
     )
+    if filters:
+        add_muon(optimizer, filters, recipe)
     end = max(1, steps - 1)
     peak = min(max(1.0, recipe.warmup * steps - 1), end - 1)
 

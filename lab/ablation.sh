@@ -12,6 +12,8 @@ declare -A ROWS=(
   [ema0.99_ep5]="--epochs 5 --ema 0.99"
   [bnmom0.3_ep5]="--epochs 5 --bn-momentum 0.3"
   [crop2_noaffine_ep5]="--epochs 5 --crop 2 --rotate 0 --shift 0 --scale 0"
+  [muon0.02_ep5]="--epochs 5 --muon-lr 0.02"
+  [muon0.05_ep5]="--epochs 5 --muon-lr 0.05"
   [framed_ep8]="--model framed --epochs 8"
   [framed_ep5]="--model framed --epochs 5"
 )

@@ -244,3 +244,15 @@ def test_fit_leaves_the_model_it_tested_and_sets_batchnorm_momentum(small_data, 
         plain = utils.fit(Net(), train, test, utils.Recipe(epochs=1, bn_momentum=0.3), progress=False)
         assert plain[-1]["train_loss"] == history[-1]["train_loss"]  # the same training,
         assert plain[-1]["test_correct"] != history[-1]["test_correct"]  # another model tested
+
+
+def test_muon_steps_the_conv_filters_and_sgd_the_rest(small_data):
+    train, test = small_data
+    model = Net()
+    filters = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    optimizer, _ = utils.make_optimizer(model, utils.Recipe(muon_lr=0.02), 10)
+    assert all(p is not f for g in optimizer.param_groups for p in g["params"] for f in filters)
+    before = [f.detach().clone() for f in filters]
+    history = utils.fit(model, train, test, utils.Recipe(epochs=1, batch_size=32, muon_lr=0.02), progress=False)
+    assert all(not torch.equal(a, f) for a, f in zip(before, filters))  # Muon moved them
+    assert history[0]["test_acc"] > 60
