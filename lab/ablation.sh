@@ -16,6 +16,8 @@ declare -A ROWS=(
   [muon0.05_ep5]="--epochs 5 --muon-lr 0.05"
   [framed_ep8]="--model framed --epochs 8"
   [framed_ep5]="--model framed --epochs 5"
+  [framed_muon0.02_ep5]="--model framed --epochs 5 --muon-lr 0.02"
+  [framed_muon0.02_ep4]="--model framed --epochs 4 --muon-lr 0.02"
 )
 for name in "${@:-${!ROWS[@]}}"; do
   out="results/ablation/$name"
