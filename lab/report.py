@@ -45,6 +45,7 @@ REGENERATE = {
     "speed.json": "python -m lab.benchmark --force",
     "speedrun.json": "python -m lab.benchmark --speedrun --force > results/speedrun.log",
     "speedrun_speednet_amd.json": "python benchmark.py --speedrun at commit c01c1c3 (it wrote results/speedrun.json)",
+    "speedrun_framed_8ep.json": "python -m lab.benchmark --speedrun at commit 9b6f092 (it wrote results/speedrun.json)",
     "speedrun_speednet_intel.json": "python -m lab.benchmark --speedrun --model speedrun --skip-baseline "
     "--out results/speedrun_speednet_intel.json > results/speedrun_speednet_intel.log",
     "gpu/notebook_gpu.log": "bash lab/gpu/device_check1.sh (phase 4) on a GPU",
@@ -386,6 +387,7 @@ SPEEDRUN_GOALS = [
 # (label, file): the headline CPU run first; SpeedNet on the same CPU and, earlier, on another; the GPU run.
 SPEEDRUNS = [
     ("CPU", "speedrun.json"),
+    ("CPU, same machine", "speedrun_framed_8ep.json"),
     ("CPU, same machine", "speedrun_speednet_intel.json"),
     ("CPU, earlier", "speedrun_speednet_amd.json"),
     ("GPU", "gpu/speedrun.json"),
@@ -415,14 +417,15 @@ def speedrun_headline() -> str:
 
 def speedrun() -> str:
     """Each committed speedrun: network, accuracy over seeds, time, throughput, the same-run ratio; the goals."""
-    rows, runs = [], {label: load(name) for label, name in SPEEDRUNS}
-    for label, run in runs.items():
+    rows, runs = [], [(label, load(name)) for label, name in SPEEDRUNS]
+    for label, run in runs:
         s, r = run["summary"], run["recipe"]
         rows.append(
             [
                 f"{label}: {run['machine']['device_name']}",
                 f"`{NETWORKS[r.get('model', 'speedrun')]}`, {s['forward_macs_per_image'] / 1e6:.2f} M MACs/image",
-                f"{r['epochs']} epochs, batch {r['batch_size']}, {r['precision']}",
+                f"{r['epochs']} epochs, batch {r['batch_size']}, {r['precision']}"
+                + (f", Muon {r['muon_lr']:g} for the filters" if r.get("muon_lr") else ""),
                 f"**{s['final_mean']:.2f}** ± {s['final_std']:.2f}",
                 f"{s['final_min']:.2f}",
                 f"**{s['seconds_mean']:.2f} s** (max {s['seconds_max']:.2f})",
@@ -435,7 +438,7 @@ def speedrun() -> str:
               "warm-up (excluded)", "training images/s", "task statement's recipe to 99.4%"]  # fmt: skip
     goals = []
     for key, text, op, threshold in SPEEDRUN_GOALS:
-        value = runs["GPU" if key == "seconds_mean" else "CPU"]["summary"].get(key)
+        value = dict(runs)["GPU" if key == "seconds_mean" else "CPU"]["summary"].get(key)
         goals.append([text, "not measured" if value is None else value, met_cell(value, op, threshold)])
     note = "\n\nMACs: multiply-adds of one forward pass; a training step counts about 3x.\n\n"
     return table(header, rows) + note + table(["goal (the headline CPU run; GPU: its own)", "measured", "met"], goals)
