@@ -2,7 +2,8 @@
 # The speed toolbox, one tool at a time, on the validation split: SpeedNet with the speedrun recipe,
 # seeds 1-3, every run through train.py (its history records the command). Checkpoints are deleted:
 # nothing loads them. Usage: bash lab/ablation.sh [ROW...]   (default: every row below)
-# Each row: NAME then train.py flags on top of `--model speedrun --val-split 10000 --seeds 1-3 --tta`.
+# Each row: NAME then train.py flags on top of `--model speedrun --val-split 10000 --seeds 1-3 --tta`
+# (a row's --model replaces speedrun, and its recipe is that model's in utils.RECIPES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A ROWS=(
@@ -18,6 +19,7 @@ declare -A ROWS=(
   [framed_ep5]="--model framed --epochs 5"
   [framed_muon0.02_ep5]="--model framed --epochs 5 --muon-lr 0.02"
   [framed_muon0.02_ep4]="--model framed --epochs 4 --muon-lr 0.02"
+  [net_muon0.02]="--model net --muon-lr 0.02"
 )
 for name in "${@:-${!ROWS[@]}}"; do
   out="results/ablation/$name"
