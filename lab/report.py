@@ -573,9 +573,9 @@ def ablation() -> str:
                      f"**{sum(finals) / len(finals):.2f}**", f"{sum(tta) / len(tta):.2f}",
                      f"{sum(seconds) / len(seconds):.1f}"])  # fmt: skip
     cpu = load(str(path.relative_to(RESULTS)))["runs"][0]["device_name"]
-    header = ["row", "flags on top of the speedrun recipe", "final val acc % (seeds 1-3)", "mean",
+    header = ["row", "flags on top of `--model speedrun`", "final val acc % (seeds 1-3)", "mean",
               "with test-time shifts (apart)", "train s / epoch"]  # fmt: skip
-    note = "The speedrun recipe on `SpeedNet` (`FramedSpeedNet` for `--model framed`), 50,000 training images"
+    note = "Each row's network with its recipe (`utils.RECIPES`: the speedrun's but for `--model net`), 50,000 images"
     return table(header, rows) + f"\n\n{note}, validated on the last 10,000; {cpu}, CPU."
 
 
