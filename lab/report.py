@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
+import functools
 import json
 import os
 import re
@@ -94,8 +96,14 @@ LOADED: list[str] = []  # the files the current block has read, to name the culp
 
 
 def stored_notebook() -> nbformat.NotebookNode:
-    """The committed notebook, outputs included."""
-    return nbformat.read(NOTEBOOK, as_version=4)
+    """The committed notebook, outputs included: read once per version of the file, as several blocks use it."""
+    return copy.deepcopy(_read_notebook(NOTEBOOK, NOTEBOOK.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=1)
+def _read_notebook(path: Path, mtime_ns: int) -> nbformat.NotebookNode:
+    """The notebook at `path` as it was at `mtime_ns`."""
+    return nbformat.read(path, as_version=4)
 
 
 def repo_url() -> str:
@@ -572,7 +580,7 @@ def ablation() -> str:
         rows.append([f"`{path.parent.name}`", f"`{flags}`", ", ".join(f"{a:.2f}" for a in finals),
                      f"**{sum(finals) / len(finals):.2f}**", f"{sum(tta) / len(tta):.2f}",
                      f"{sum(seconds) / len(seconds):.1f}"])  # fmt: skip
-    cpu = load(str(path.relative_to(RESULTS)))["runs"][0]["device_name"]
+    cpu = runs[0]["device_name"]  # every row ran on one machine
     header = ["row", "flags on top of `--model speedrun`", "final val acc % (seeds 1-3)", "mean",
               "with test-time shifts (apart)", "train s / epoch"]  # fmt: skip
     note = "Each row's network with its recipe (`utils.RECIPES`: the speedrun's but for `--model net`), 50,000 images"
