@@ -131,11 +131,13 @@ def forward_macs(model: nn.Module) -> int:
     return macs
 
 
-def speedrun_once(model_name: str, train: tuple, test: tuple, recipe: utils.Recipe, seed: int) -> dict:
+def speedrun_once(model_name: str, train: tuple, test: tuple, recipe: utils.Recipe, seed: int, compile_: bool) -> dict:
     """One speedrun: training, then one test at the end, wall-clock timed (the device synchronised)."""
     device = train[1].device
     utils.seed_everything(seed)
     model = MODELS[model_name]().to(device)
+    if compile_:  # the compiled code is cached by the network's class: only the warm-up compiles
+        model = torch.compile(model)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -154,12 +156,14 @@ def speedrun(args, device: torch.device) -> dict:
     baseline = None if args.skip_baseline else run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
     recipe = utils.RECIPES[args.model]
     train, test = our_tensors(args.data_dir, limit=args.limit_train, device=device)
-    # Warm-up (excluded, reported): first calls allocate memory and pick kernels.
-    warm = speedrun_once(args.model, (train[0][:4096], train[1][:4096]), test, replace(recipe, epochs=1), seed=0)
-    print(f"warm-up (1 epoch on 4,096 images, excluded): {warm['seconds']:.2f} s", flush=True)
+    # Warm-up (excluded, reported): first calls allocate memory, pick kernels and, with --compile,
+    # compile every shape the runs meet (its last batch is as short as the training set's).
+    n = min(4096 + len(train[1]) % recipe.batch_size, len(train[1]))
+    warm = speedrun_once(args.model, (train[0][:n], train[1][:n]), test, replace(recipe, epochs=1), 0, args.compile)
+    print(f"warm-up (1 epoch on {n:,} images, excluded): {warm['seconds']:.2f} s", flush=True)
     runs = []
     for seed in args.seeds:
-        runs.append(speedrun_once(args.model, train, test, recipe, seed))
+        runs.append(speedrun_once(args.model, train, test, recipe, seed, args.compile))
         print(f"speedrun seed {seed:2d} | test acc {runs[-1]['test_acc']:6.2f}% | {runs[-1]['seconds']:6.2f} s")
     accs, secs = [r["test_acc"] for r in runs], [r["seconds"] for r in runs]
     model = MODELS[args.model]()
@@ -183,7 +187,7 @@ def speedrun(args, device: torch.device) -> dict:
     result = {
         "command": shlex.join(["python", "-m", "lab.benchmark", *sys.argv[1:]]),
         "machine": machine(device),
-        "recipe": {"model": args.model, **asdict(recipe)},
+        "recipe": {"model": args.model, **asdict(recipe), "compile": args.compile},
         "baseline": baseline,
         "runs": runs,
         "summary": summary,
@@ -247,6 +251,7 @@ def main() -> None:
     p.add_argument("--speedrun", action="store_true", help="the speedrun over --seeds -> results/speedrun.json")
     p.add_argument("--model", choices=["framed", "speedrun"], default="framed", help="the speedrun's network")
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-10"), help="speedrun seeds (default: 1-10)")
+    p.add_argument("--compile", action="store_true", help="speedrun with torch.compile (compiled in the warm-up)")
     p.add_argument("--skip-baseline", action="store_true", help="speedrun without the task statement's recipe")
     p.add_argument("--limit-train", type=positive_int, help="speedrun on the first N training images (a smoke run)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="speedrun device (default: cpu)")

@@ -118,7 +118,8 @@ def test_speedrun_summaries_recompute_from_their_runs(name):
     assert s["every_seed_at_least_99_4"] == (min(accs) >= utils.TARGET)
     assert s["seconds_mean"] == round(sum(r["seconds"] for r in run["runs"]) / len(accs), 3)
     if s.get("ratio"):
-        assert s["ratio"] == round(s["baseline_time_to_99_4"] / s["seconds_mean"], 2)
+        # the benchmark divides by the unrounded mean: allow the last digit
+        assert s["ratio"] == pytest.approx(s["baseline_time_to_99_4"] / s["seconds_mean"], abs=0.011)
 
 
 def test_gpu_runs_are_full_and_the_deterministic_pair_agrees():

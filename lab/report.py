@@ -46,6 +46,8 @@ REGENERATE = {
     "--out 'results/fast/net_seed{seed}'",
     "speed.json": "python -m lab.benchmark --force",
     "speedrun.json": "python -m lab.benchmark --speedrun --force > results/speedrun.log",
+    "speedrun_compiled.json": "python -m lab.benchmark --speedrun --compile --out results/speedrun_compiled.json "
+    "> results/speedrun_compiled.log 2>&1",
     "speedrun_speednet_amd.json": "python benchmark.py --speedrun at commit c01c1c3 (it wrote results/speedrun.json)",
     "speedrun_framed_8ep.json": "python -m lab.benchmark --speedrun at commit 9b6f092 (it wrote results/speedrun.json)",
     "speedrun_speednet_intel.json": "python -m lab.benchmark --speedrun --model speedrun --skip-baseline "
@@ -392,9 +394,11 @@ SPEEDRUN_GOALS = [
     ("ratio", "CPU: at most 1/20 of the task statement's recipe's time to 99.4%, same run", ">=", 20),
     ("seconds_mean", "GPU: mean time at most 1.0 s", "<=", 1.0),
 ]
-# (label, file): the headline CPU run first; SpeedNet on the same CPU and, earlier, on another; the GPU run.
+# (label, file): the headline CPU run first; it compiled, FramedSpeedNet and SpeedNet without Muon on the same
+# CPU, SpeedNet earlier on another; the GPU run.
 SPEEDRUNS = [
     ("CPU", "speedrun.json"),
+    ("CPU, same machine", "speedrun_compiled.json"),
     ("CPU, same machine", "speedrun_framed_8ep.json"),
     ("CPU, same machine", "speedrun_speednet_intel.json"),
     ("CPU, earlier", "speedrun_speednet_amd.json"),
@@ -433,7 +437,8 @@ def speedrun() -> str:
                 f"{label}: {run['machine']['device_name']}",
                 f"`{NETWORKS[r.get('model', 'speedrun')]}`, {s['forward_macs_per_image'] / 1e6:.2f} M MACs/image",
                 f"{r['epochs']} epochs, batch {r['batch_size']}, {r['precision']}"
-                + (f", Muon {r['muon_lr']:g} for the filters" if r.get("muon_lr") else ""),
+                + (f", Muon {r['muon_lr']:g} for the filters" if r.get("muon_lr") else "")
+                + (", `torch.compile`" if r.get("compile") else ""),
                 f"**{s['final_mean']:.2f}** ± {s['final_std']:.2f}",
                 f"{s['final_min']:.2f}",
                 f"**{s['seconds_mean']:.2f} s** (max {s['seconds_max']:.2f})",
@@ -583,7 +588,7 @@ def ablation() -> str:
     cpu = runs[0]["device_name"]  # every row ran on one machine
     header = ["row", "flags on top of `--model speedrun`", "final val acc % (seeds 1-3)", "mean",
               "with test-time shifts (apart)", "train s / epoch"]  # fmt: skip
-    note = "Each row's network with its recipe (`utils.RECIPES`: the speedrun's but for `--model net`), 50,000 images"
+    note = "Each row's network with its own recipe in `utils.RECIPES` under the row's flags, 50,000 images"
     return table(header, rows) + f"\n\n{note}, validated on the last 10,000; {cpu}, CPU."
 
 

@@ -360,6 +360,20 @@ def test_benchmark_refuses_unusable_outputs_and_data_before_any_work(tmp_path):
     assert done.returncode == 2 and "seeds must be between" in done.stderr
 
 
+def test_compiled_speedrun_runs_each_seed_and_records_the_compile(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile
+    out = tmp_path / "speedrun.json"
+    # 4,400 images: the warm-up takes 4,144 of them, so that its last batch is as short as a run's (48).
+    flags = ["--speedrun", "--compile", "--skip-baseline", "--limit-train", "4400", "--seeds", "1-2"]
+    done = run("lab.benchmark", *flags, "--data-dir", str(DATA_DIR), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    result = strict_json(out)
+    assert result["recipe"]["compile"] is True and [r["seed"] for r in result["runs"]] == [1, 2]
+    # The warm-up compiled every shape: a seed costs a fraction of it (a recompile would cost about as much).
+    assert max(r["seconds"] for r in result["runs"]) < result["summary"]["warmup_seconds"] / 3
+    assert "ratio" not in result["summary"]
+
+
 def test_no_torch_load_without_weights_only():
     for path in [*ROOT.glob("*.py"), *ROOT.glob("lab/*.py"), *ROOT.glob("tests/*.py"), ROOT / "S6_assignment.ipynb"]:
         for line in path.read_text().splitlines():
