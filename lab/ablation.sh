@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The speed toolbox, one tool at a time, on the validation split: SpeedNet with the speedrun recipe,
-# seeds 1-3, every run through train.py (its history records the command). Checkpoints are deleted:
-# nothing loads them. Usage: bash lab/ablation.sh [ROW...]   (default: every row below)
+# The toolbox, one tool at a time, on the validation split: SpeedNet with the speedrun recipe (and the
+# small rungs with their own), seeds 1-3, every run through train.py (its history records the command).
+# Checkpoints are deleted: nothing loads them. Usage: bash lab/ablation.sh [ROW...]   (default: every row below)
 # Each row: NAME then train.py flags on top of `--model speedrun --val-split 10000 --seeds 1-3 --tta`
-# (a row's --model replaces speedrun, and its recipe is that model's in utils.RECIPES).
+# (a row's --model replaces speedrun, and its recipe is that model's in utils.RECIPES; the small rungs'
+# rows put Muon beside their own recipes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A ROWS=(
@@ -19,7 +20,16 @@ declare -A ROWS=(
   [framed_ep5]="--model framed --epochs 5"
   [framed_muon0.02_ep5]="--model framed --epochs 5 --muon-lr 0.02"
   [framed_muon0.02_ep4]="--model framed --epochs 4 --muon-lr 0.02"
+  [framed_muon0.02_ep4_bs512]="--model framed --epochs 4 --muon-lr 0.02 --batch-size 512 --lr 0.2"
+  [framed_muon0.04_ep4_bs512]="--model framed --epochs 4 --muon-lr 0.04 --batch-size 512 --lr 0.2"
+  [framed_muon0.02_ep3]="--model framed --epochs 3 --muon-lr 0.02"
+  [framed_muon0.05_ep3]="--model framed --epochs 3 --muon-lr 0.05"
   [net_muon0.02]="--model net --muon-lr 0.02"
+  [micro]="--model micro"
+  [micro_ep19_light]="--model micro --epochs 19 --lr 0.1 --rotate 5 --shift 1 --scale 0.05 --dropout 0.01"
+  [nano]="--model nano"
+  [nano_muon0.02]="--model nano --muon-lr 0.02"
+  [micro_muon0.02]="--model micro --muon-lr 0.02"
 )
 for name in "${@:-${!ROWS[@]}}"; do
   out="results/ablation/$name"
