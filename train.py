@@ -225,14 +225,14 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
             log_file.write(line + "\n")
             log_file.flush()
 
-        def on_epoch(record: dict) -> None:
+        def on_epoch(record: dict, scored: torch.nn.Module) -> None:
             if not all_finite(model):  # a finite loss can still leave inf in BatchNorm's running variance
                 raise utils.NonFiniteLossError(
                     f"epoch {record['epoch']} left non-finite weights or BatchNorm "
                     f"statistics: lower the learning rate (peak {recipe.lr:g})"
                 )
             # Weights first, history last: the history never names an epoch whose weights are not on disk.
-            runlog.save_model(out / "model.pt", model)
+            runlog.save_model(out / "model.pt", scored)  # the weights the record scored (the average, with --ema)
             result["epochs"].append(record)
             runlog.save_json(out / "history.json", result)
             log(utils.format_epoch(record, eval_set.split()[0]))

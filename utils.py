@@ -342,8 +342,9 @@ def test(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, precision
 def fit(model, train_data, test_data, recipe: Recipe, seed: int = 1, progress: bool = True, on_epoch=None):
     """Train with `recipe`, testing after every epoch; returns the history, one record per epoch.
 
-    `on_epoch(record)` runs after each epoch (default: print its line). Seeding happens here, so
-    code run before (summaries, sample plots) cannot change the result.
+    `on_epoch(record, scored)` runs after each epoch with the module the record's test scored (the
+    weight average under `recipe.ema`, else the model); by default it prints the line. Seeding happens
+    here, so code run before (summaries, sample plots) cannot change the result.
     """
     seed_everything(seed)
     (images, labels), (test_images, test_labels) = train_data, test_data
@@ -369,7 +370,8 @@ def fit(model, train_data, test_data, recipe: Recipe, seed: int = 1, progress: b
         if tested is not model and epoch == recipe.epochs:
             model.load_state_dict(tested.module.state_dict())  # the model leaves fit as it was tested
         history.append(record)
-        (on_epoch or (lambda r: print(format_epoch(r), flush=True)))(record)
+        scored = model if tested is model else tested.module
+        (on_epoch or (lambda r, _: print(format_epoch(r), flush=True)))(record, scored)
     return history
 
 

@@ -97,7 +97,7 @@ def run_ours(train: tuple, test: tuple, recipe: utils.Recipe, seed: int, label: 
     out = []
     start = time.perf_counter()
 
-    def on_epoch(r: dict) -> None:
+    def on_epoch(r: dict, _scored: nn.Module) -> None:
         elapsed = time.perf_counter() - start  # training and evaluation so far
         out.append({"epoch": r["epoch"], "test_acc": r["test_acc"], "train_seconds": r["seconds"],
                     "elapsed": round(elapsed, 2)})  # fmt: skip

@@ -246,6 +246,17 @@ def test_fit_leaves_the_model_it_tested_and_sets_batchnorm_momentum(small_data, 
         assert plain[-1]["test_correct"] != history[-1]["test_correct"]  # another model tested
 
 
+def test_each_epoch_hands_on_the_module_its_record_scored(small_data):
+    train, test = small_data
+    seen = []
+
+    def on_epoch(record: dict, scored: nn.Module) -> None:  # what train.py checkpoints
+        seen.append(utils.test(scored, *test)[1] == record["test_correct"])
+
+    utils.fit(Net(), train, test, utils.Recipe(epochs=2, ema=0.9), progress=False, on_epoch=on_epoch)
+    assert seen == [True, True]
+
+
 def test_muon_steps_the_conv_filters_and_sgd_the_rest(small_data):
     train, test = small_data
     model = Net()
