@@ -59,40 +59,40 @@ def conv_block(c_in: int, c_out: int, dropout: float, padding: int = 0, separabl
 class GapNet(nn.Module):
     """Six 3x3 conv blocks with one max-pool, then global average pooling and a 1x1 classifier.
 
-    `widths` are the channels of conv1 to conv5 (conv6 keeps conv5's); `dropout` is the p of the
-    Dropout after every block past the pool, or, with `head_dropout`, of one Dropout on the pooled
-    features instead. Subclasses change the layers in `make_features`.
+    `widths` are the channels of conv1 to conv5 (conv6 keeps conv5's); the max-pool follows conv
+    `pool_after`; `dropout` is the p of the Dropout after every block past the pool, or, with
+    `head_dropout`, of one Dropout on the pooled features instead. Subclasses set the defaults.
     """
 
     n_widths = 5
+    default_widths: tuple[int, ...] = (8, 16, 16, 16, 16)
+    head_dropout = False
 
-    def __init__(
-        self, widths: tuple[int, ...] = (8, 16, 16, 16, 16), dropout: float = 0.05, head_dropout: bool = False
-    ) -> None:
+    def __init__(self, widths: tuple[int, ...] | None = None, dropout: float = 0.05, pool_after: int = 2) -> None:
         super().__init__()
+        widths = tuple(widths or self.default_widths)
         if len(widths) != self.n_widths or min(widths) < 1:
             raise ValueError(f"widths must be {self.n_widths} positive channel counts, got {widths}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.widths, self.dropout = tuple(widths), dropout
-        self.features = self.make_features(widths, 0.0 if head_dropout else dropout)
+        if not 1 <= pool_after <= self.n_widths:
+            raise ValueError(f"pool_after must be a conv from 1 to {self.n_widths}, got {pool_after}")
+        self.widths, self.dropout, self.pool_after = widths, dropout, pool_after
+        self.features = self.make_features(widths, 0.0 if self.head_dropout else dropout)
         pool = nn.AdaptiveAvgPool2d(1)
-        self.gap = nn.Sequential(pool, nn.Dropout(dropout)) if head_dropout else pool
+        self.gap = nn.Sequential(pool, nn.Dropout(dropout)) if self.head_dropout else pool
         self.classifier = nn.Conv2d(widths[-1], 10, 1)
 
     def make_features(self, widths: tuple[int, ...], dropout: float) -> nn.Sequential:
         """The convolutional layers up to the global average pooling."""
-        c1, c2, c3, c4, c5 = widths
-        return nn.Sequential(
-            # No dropout at 26x26 and 24x24: augmentation already perturbs the pixels there.
-            conv_block(1, c1, 0.0),
-            conv_block(c1, c2, 0.0),
-            nn.MaxPool2d(2),
-            conv_block(c2, c3, dropout),
-            conv_block(c3, c4, dropout),
-            conv_block(c4, c5, dropout),
-            conv_block(c5, c5, dropout, padding=1),
-        )
+        # No dropout before the pool (26x26 and 24x24 in Net): augmentation already perturbs the pixels there.
+        # conv6 is padded: its map stays as large as conv5's, for the GAP to average.
+        blocks = [
+            conv_block(c_in, c_out, dropout if i >= self.pool_after else 0.0, padding=int(i == self.n_widths))
+            for i, (c_in, c_out) in enumerate(zip((1, *widths), (*widths, widths[-1])))
+        ]
+        blocks.insert(self.pool_after, nn.MaxPool2d(2))
+        return nn.Sequential(*blocks)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, 10) for normalised images (N, 1, 28, 28)."""
@@ -100,43 +100,38 @@ class GapNet(nn.Module):
 
 
 class Net(GapNet):
-    """The default model: widths 8, 16, 20, 24, 24, 19,274 parameters."""
+    """The default model, under 20,000 parameters: few channels at full resolution, more after the pool."""
 
-    def __init__(self, widths: tuple[int, ...] = (8, 16, 20, 24, 24), dropout: float = 0.05) -> None:
-        super().__init__(widths, dropout)
+    default_widths = (8, 16, 20, 24, 24)
 
 
 class NetLite(GapNet):
-    """Under 8k parameters: widths 8, 12, 12, 14, 14, 7,570 parameters."""
+    """Under 8,000 parameters."""
 
-    def __init__(self, widths: tuple[int, ...] = (8, 12, 12, 14, 14), dropout: float = 0.05) -> None:
-        super().__init__(widths, dropout)
+    default_widths = (8, 12, 12, 14, 14)
 
 
 class NetMicro(GapNet):
-    """Under 4k parameters: widths 4, 8, 8, 10, 10, 3,630 parameters."""
+    """Under 4,000 parameters."""
 
-    def __init__(self, widths: tuple[int, ...] = (4, 8, 8, 10, 10), dropout: float = 0.05) -> None:
-        super().__init__(widths, dropout)
+    default_widths = (4, 8, 8, 10, 10)
 
 
-class SpeedNet(GapNet):
-    """The speedrun's network: `Net`'s layers with one Dropout, on the pooled features (19,274 parameters).
+class SpeedNet(Net):
+    """The speedrun's network: `Net`'s layers with one Dropout, on the pooled features.
 
     Under the speedrun's recipe (bf16, batch 256) drawing `Net`'s per-pixel dropout masks took 16% of
-    a training step on two CPU cores (results/profile_net_speedrun_recipe.log). One mask of 24
-    numbers per image after the GAP costs nothing (results/profile_speedrun_speedrun_recipe.log) and
-    kept `Net`'s validation accuracy (docs/tuning.md).
+    a training step on two CPU cores (results/profile_net_speedrun_recipe.log at commit 31c9ee4). One mask
+    per image after the GAP costs nothing and kept `Net`'s validation accuracy (docs/tuning.md).
     """
 
-    def __init__(self, widths: tuple[int, ...] = (8, 16, 20, 24, 24), dropout: float = 0.05) -> None:
-        super().__init__(widths, dropout, head_dropout=True)
+    head_dropout = True
 
 
 class FramedSpeedNet(SpeedNet):
     """`SpeedNet` on the central 24x24 of each image, where MNIST's 20x20 digit box sits: every feature map
     shrinks (conv6 and the GAP work on 4x4), so a forward pass costs 1.0 M multiply-adds instead of 1.65 M,
-    with the same 19,274 parameters. The CPU speedrun's network (docs/speed.md)."""
+    with the same parameters. The CPU speedrun's network (docs/speed.md)."""
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, 10) for normalised images (N, 1, 28, 28), of which the 2-pixel border is dropped."""
@@ -184,7 +179,7 @@ class StageNet(nn.Module):
 
 
 class NetNano(StageNet):
-    """Under 2k parameters: a separable `StageNet` with stages 6,10 | 12,16 | 16,20, 1,912 parameters."""
+    """Under 2,000 parameters: a separable `StageNet`."""
 
     def __init__(self, stages: tuple[tuple[int, ...], ...] = ((6, 10), (12, 16), (16, 20)), dropout: float = 0.01):
         super().__init__(stages, dropout, separable=True)

@@ -5,9 +5,10 @@ python train.py --model lite --seeds 1-5     # a seed sweep -> runs/lite_seed{1.
 python train.py --val-split 10000            # tune on the last 10k training images, not test
 python train.py --model micro --widths 4,8,8,12,12 --dropout 0.02   # a variant, no code edits
 
-Every recipe flag (--lr, --batch-size, ...) is a field of utils.Recipe; its default is the model's
-recipe in utils.RECIPES. A run never overwrites an earlier one: a non-empty run folder is refused
-unless --force. Every input is checked before data is loaded or a folder is made.
+Every recipe flag (--lr, --batch-size, ...) is a field of utils.Recipe or of toolbox.ToolRecipe (the speed
+toolbox's switches, off by default); its default is the model's recipe in toolbox.RECIPES. A run never
+overwrites an earlier one: a non-empty run folder is refused unless --force. Every input is checked before
+data is loaded or a folder is made.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import json
 import os
 import shlex
-import signal
 import string
 import subprocess
 import sys
@@ -24,9 +24,11 @@ import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import runlog
+import toolbox
 import utils
 from mnist_data import MNISTDataError
 from model import MODELS, BaselineNet, GapNet, StageNet
@@ -63,9 +65,9 @@ def stages(text: str) -> tuple[tuple[int, ...], ...]:
 
 
 def recipe_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per utils.Recipe field, its help from the field; values are checked by Recipe itself."""
-    group = p.add_argument_group("recipe (default: the model's recipe in utils.RECIPES)")
-    for f in fields(utils.Recipe):
+    """One flag per recipe field, its help from the field; values are checked by the recipe itself."""
+    group = p.add_argument_group("recipe (default: the model's recipe in toolbox.RECIPES)")
+    for f in fields(toolbox.ToolRecipe):
         kind = {"int": int, "float": float}.get(f.type, str)
         group.add_argument(
             "--" + f.name.replace("_", "-"),
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list(MODELS), default="net", help="network from model.py (default: net)")
     p.add_argument("--widths", type=widths, help="net/lite/micro/speedrun: channels of conv1-conv5, e.g. 4,8,8,10,10")
+    p.add_argument("--pool-after", type=positive_int, help="the GapNets: the max-pool after conv N (default 2)")
     p.add_argument("--stages", type=stages, help="nano: widths per stage, e.g. 6,10/12,16/16,20")
     p.add_argument("--dropout", type=float, help="dropout p in [0, 1) (default: the model's)")
     p.add_argument("--seed", type=parse_seeds, default=[1], help="random seed (default: 1)")
@@ -107,8 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="deterministic CUDA kernels: a seed then repeats a GPU run exactly (CPU runs always repeat)",
     )
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
+    p.add_argument("--teacher", type=Path, metavar="MODEL_PT",
+                   help="with --distill: a Net checkpoint (model.pt) whose softened outputs the loss mixes in")
     p.add_argument("--tta", action="store_true", help="also record the final model's accuracy with test-time shifts")
     return p
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; an unavailable explicit choice raises ValueError."""
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if name == "auto":
+        name = next(n for n in ("cuda", "mps", "cpu") if available[n])
+    if not available[name]:
+        raise ValueError(f"--device {name} was asked for, but this torch build/machine has no {name.upper()}")
+    return torch.device(name)
 
 
 def run_folder(args, seed: int) -> Path:
@@ -145,15 +164,17 @@ def output_problem(args, seeds: list[int]) -> str | None:
 
 def build_model(args) -> torch.nn.Module:
     """The network the flags name, with --widths / --stages / --dropout applied."""
-    options = {"widths": args.widths, "stages": args.stages, "dropout": args.dropout}
+    options = {"widths": args.widths, "stages": args.stages, "dropout": args.dropout, "pool_after": args.pool_after}
     return MODELS[args.model](**{k: v for k, v in options.items() if v is not None})
 
 
 def model_problem(args) -> str | None:
     """Why the flags do not make a network that takes a 28x28 image (None if they do)."""
     cls = MODELS[args.model]
-    if cls is BaselineNet and (args.widths or args.stages or args.dropout is not None):
-        return "--widths, --stages and --dropout do not apply to --model baseline (the published network)"
+    if cls is BaselineNet and (args.widths or args.stages or args.pool_after or args.dropout is not None):
+        return "--widths, --stages, --pool-after and --dropout do not apply to --model baseline (the published network)"
+    if args.pool_after and not issubclass(cls, GapNet):
+        return f"--pool-after applies to --model net, lite, micro, speedrun or framed, not --model {args.model}"
     if args.widths and not (issubclass(cls, GapNet) and len(args.widths) == cls.n_widths):
         return f"--widths: --model {args.model} takes {getattr(cls, 'n_widths', 'no')} widths"
     if args.stages and not issubclass(cls, StageNet):
@@ -196,7 +217,20 @@ def all_finite(model: torch.nn.Module) -> bool:
     return all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
 
 
-def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, command: str) -> dict:
+def load_teacher(path: Path | None, device: torch.device) -> torch.nn.Module | None:
+    """The --teacher checkpoint as a Net; ValueError naming the file if it is not one."""
+    if path is None:
+        return None
+    teacher = MODELS["net"]()
+    try:
+        teacher.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:  # missing, truncated, another network
+        why = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        raise ValueError(f"--teacher {path}: not a Net checkpoint ({why})") from None
+    return teacher.to(device)
+
+
+def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.device, command: str) -> dict:
     """Train one seed, writing train.log, model.pt and history.json after every epoch."""
     out = run_folder(args, seed)  # main() made it, before loading data
     train_data, eval_data, eval_set = data
@@ -208,6 +242,7 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
         "model": args.model,
         "widths": list(getattr(model, "widths", [])) or None,
         "stages": getattr(model, "stages", None),
+        "pool_after": getattr(model, "pool_after", None),
         "dropout": getattr(model, "dropout", None),
         "params": utils.count_parameters(model),
         "seed": seed,
@@ -216,6 +251,7 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
         "train_images": len(train_data[1]),
         "eval_set": eval_set,
         "recipe": asdict(recipe),
+        "teacher": str(args.teacher) if args.teacher else None,
         "epochs": [],
     }
     with (out / "train.log").open("w") as log_file:
@@ -244,7 +280,7 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
             f"{result['train_images']:,} training images | evaluating on {eval_set}"
         )
         try:
-            utils.fit(model, train_data, eval_data, recipe, seed=seed, progress=not args.no_progress, on_epoch=on_epoch)
+            toolbox.fit(model, train_data, eval_data, recipe, seed, not args.no_progress, on_epoch, args.teacher_model)
         except KeyboardInterrupt:
             log(f"interrupted after {len(result['epochs'])} epochs; kept what was written in {out}/")
             raise
@@ -253,7 +289,7 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
             raise
         if args.tta:  # reported apart from the plain number, which alone counts
             images, labels = eval_data
-            correct = int((utils.predict_shifted(model, images, recipe.precision).argmax(1) == labels).sum())
+            correct = int((toolbox.predict_shifted(model, images, recipe).argmax(1) == labels).sum())
             result["tta_acc"] = round(100 * correct / len(labels), 3)
             runlog.save_json(out / "history.json", result)
             log(f"with test-time shifts (5 views, reported apart): {result['tta_acc']:.2f}%")
@@ -265,9 +301,34 @@ def run_one(args, seed: int, recipe: utils.Recipe, data, device: torch.device, c
     return result
 
 
-def _terminate(signum: int, frame) -> None:
-    """SIGTERM: stop as Ctrl-C does, keeping what was written."""
-    raise KeyboardInterrupt
+def summarize_runs(runs: list[dict]) -> dict:
+    """Mean, std and worst cases of final test accuracy over several seeds' histories."""
+    finals = np.array([r["epochs"][-1]["test_acc"] for r in runs])
+    last3 = [min(e["test_acc"] for e in r["epochs"][-3:]) for r in runs]
+    first = [utils.first_epoch_at(r["epochs"]) for r in runs]
+    reached = [f for f in first if f is not None]
+    return {
+        "seeds": [r["seed"] for r in runs],
+        "final_mean": round(float(finals.mean()), 3),
+        "final_std": round(float(finals.std(ddof=1)) if len(finals) > 1 else 0.0, 3),
+        "final_min": round(float(finals.min()), 3),
+        "final_max": round(float(finals.max()), 3),
+        "last3_min": round(float(min(last3)), 3),
+        "first_epoch_99_4": first,
+        "first_epoch_99_4_mean": round(float(np.mean(reached)), 2) if reached else None,
+        "seconds_per_epoch": round(float(np.mean([e["seconds"] for r in runs for e in r["epochs"]])), 2),
+    }
+
+
+def sweep_summary(runs: list[dict], command: str) -> dict:
+    """The seed-sweep JSON: the runs, their summary, and the command that made it."""
+    return {
+        "command": command,
+        "model": runs[0]["model"],
+        "params": runs[0]["params"],
+        "runs": runs,
+        "summary": summarize_runs(runs),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,15 +337,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = shlex.join(["python", "train.py", *argv])
-    overrides = {f.name: getattr(args, f.name) for f in fields(utils.Recipe) if getattr(args, f.name) is not None}
+    overrides = {f.name: getattr(args, f.name) for f in fields(toolbox.ToolRecipe) if getattr(args, f.name) is not None}
     for name, value in overrides.items():  # one flag at a time, so that the error names it
         try:
-            replace(utils.Recipe(), **{name: value})
+            replace(toolbox.ToolRecipe(), **{name: value})
         except ValueError as err:
             parser.error(f"--{name.replace('_', '-')}: {err}")
-    recipe = replace(utils.RECIPES[args.model], **overrides)
     try:
-        device = utils.pick_device(args.device)
+        recipe = replace(toolbox.RECIPES[args.model], **overrides)
+    except ValueError as err:  # fields fine one by one, not together
+        parser.error(str(err))
+    try:
+        device = pick_device(args.device)
     except ValueError as err:
         parser.error(str(err))
     if args.val_split is not None and args.val_split >= TRAIN_IMAGES:
@@ -293,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds is None and len(args.seed) > 1:
         parser.error("--seed takes one seed; use --seeds for several")
     problem = model_problem(args) or output_problem(args, seeds)
+    if bool(recipe.distill) != (args.teacher is not None):
+        problem = problem or "--distill and --teacher go together: a weight for the teacher, and the teacher"
+    try:
+        args.teacher_model = load_teacher(args.teacher, device)
+    except ValueError as err:
+        problem = problem or str(err)
     if problem:
         parser.error(problem)
     for seed in seeds:  # made now, so an unusable --out is one line before anything is loaded
@@ -305,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.deterministic:  # cuDNN's default conv backward adds in a varying order on GPUs
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs this to repeat
         torch.use_deterministic_algorithms(True)
-    signal.signal(signal.SIGTERM, _terminate)
+    runlog.stop_once(KeyboardInterrupt())
     runs = []
     start = time.perf_counter()
     try:
@@ -319,13 +389,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except utils.NonFiniteLossError as err:
-        print(f"error: {err}", file=sys.stderr)
+        muon = f"; Muon steps the 3x3 filters at --muon-lr {recipe.muon_lr:g}: lower it first" if recipe.muon_lr else ""
+        print(f"error: {err}{muon}", file=sys.stderr)
         return 3
     except OSError as err:  # disk full, folder removed mid-run: every finished epoch is still on disk
         print(f"error: could not write the run's files: {err}", file=sys.stderr)
         return 1
     if args.seeds:
-        path, sweep = sweep_path(args, seeds), runlog.sweep_summary(runs, command)
+        path, sweep = sweep_path(args, seeds), sweep_summary(runs, command)
         runlog.save_json(path, sweep)
         print(json.dumps(sweep["summary"]))
         print(f"{len(runs)} seeds in {time.perf_counter() - start:.0f} s -> {path}")

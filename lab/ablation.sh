@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The toolbox, one tool at a time, on the validation split: SpeedNet with the speedrun recipe (and the
-# small rungs with their own), seeds 1-3, every run through train.py (its history records the command).
-# Checkpoints are deleted: nothing loads them. Usage: bash lab/ablation.sh [ROW...]   (default: every row below)
+# Validation rows: the toolbox one tool at a time (SpeedNet with the speedrun recipe, the small rungs with
+# their own), and the architecture's story. Every run goes through train.py, whose sweep JSON records the
+# command, machine and every epoch; that JSON is the row's result: results/ablation/NAME.json. The run
+# folders (checkpoints, logs) stay in runs/ablation/, which git ignores.
+# Usage: bash lab/ablation.sh ROW...   (or: bash lab/ablation.sh --all)
 # Each row: NAME then train.py flags on top of `--model speedrun --val-split 10000 --seeds 1-3 --tta`
-# (a row's --model replaces speedrun, and its recipe is that model's in utils.RECIPES; the small rungs'
-# rows put Muon beside their own recipes).
+# (a row's --model replaces speedrun, and its recipe is that model's in utils.RECIPES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A ROWS=(
@@ -30,11 +31,37 @@ declare -A ROWS=(
   [nano]="--model nano"
   [nano_muon0.02]="--model nano --muon-lr 0.02"
   [micro_muon0.02]="--model micro --muon-lr 0.02"
+  # The architecture's story (README): the task statement's network, then GapNet shapes, under Net's recipe
+  # (seed 1; the two pool positions that single seeds could not separate, seeds 1-3).
+  [arch_baseline]="--model baseline --seeds 1"
+  [arch_w16_pool2]="--model net --widths 16,16,16,16,16"
+  [arch_w16_pool1]="--model net --widths 16,16,16,16,16 --pool-after 1"
+  [arch_w16_pool3]="--model net --widths 16,16,16,16,16 --pool-after 3 --seeds 1"
+  [arch_w20_pool2]="--model net --widths 20,20,20,20,20 --seeds 1"
+  [arch_net]="--model net --seeds 1"
+  # Closer to the limit: distillation from arch_net's Net (trained on the first 50,000 images only: run arch_net
+  # first), fewer Newton-Schulz steps for Muon, and the channels-last layout.
+  [micro_distill0.5]="--model micro --distill 0.5 --teacher runs/ablation/arch_net/seed1/model.pt"
+  [nano_distill0.5]="--model nano --distill 0.5 --teacher runs/ablation/arch_net/seed1/model.pt"
+  [framed_muon0.02_ep4_ns3]="--model framed --epochs 4 --muon-lr 0.02 --ns-steps 3"
+  [base_ep5_channels_last]="--epochs 5 --memory-format channels_last"
 )
-for name in "${@:-${!ROWS[@]}}"; do
-  out="results/ablation/$name"
+if [[ $# -eq 0 ]]; then
+  echo "usage: bash lab/ablation.sh ROW... | --all   (rows: ${!ROWS[*]})" >&2
+  exit 2
+fi
+[[ "$*" == "--all" ]] && set -- "${!ROWS[@]}"
+for name in "$@"; do  # every name is checked before any row trains
+  if [[ -z "$name" || ! -v "ROWS[$name]" ]]; then
+    echo "error: no row named '$name' in lab/ablation.sh (rows: ${!ROWS[*]})" >&2
+    exit 2
+  fi
+done
+mkdir -p results/ablation
+for name in "$@"; do
+  out="runs/ablation/$name"
   # shellcheck disable=SC2086  # the row's flags are words
   python train.py --model speedrun --val-split 10000 --seeds 1-3 --tta --no-progress ${ROWS[$name]} \
-    --out "$out/seed{seed}"
-  rm -f "$out"/seed*/model.pt
+    --out "$out/seed{seed}" --force
+  cp "$out"/*_val_seeds.json "results/ablation/$name.json"
 done

@@ -1,8 +1,8 @@
 """train.py, runlog.py and the lab tools as a careless user runs them: one clear line per fault, nothing lost."""
 
-import base64
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -10,7 +10,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 
@@ -102,6 +101,11 @@ def test_force_overwrites(tmp_path, mnist):
         (["--epochs", "0"], "--epochs"),
         (["--model", "resnet"], "--model"),
         (["--seeds", "a-b"], "seeds"),
+        (["--seeds", "5-1"], "reversed"),
+        (["--distill", "0.5"], "--teacher"),
+        (["--model", "framed", "--memory-format", "channels_last"], "does not go with muon_lr"),
+        (["--distill", "0.5", "--teacher", "no-such-model.pt"], "not a Net checkpoint"),
+        (["--model", "nano", "--pool-after", "3"], "--pool-after"),
         (["--precision", "fp16"], "--precision"),
         (["--widths", "8,16"], "widths"),
         (["--model", "baseline", "--dropout", "0.1"], "do not apply"),
@@ -186,6 +190,53 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, mnist):
     assert "interrupted" in (tmp_path / "train.log").read_text()
 
 
+def test_a_second_ctrl_c_while_stopping_is_ignored_not_a_traceback(tmp_path, mnist):
+    cmd = [sys.executable, str(ROOT / "train.py"), "--data-dir", str(DATA_DIR), "--no-progress"]
+    cmd += ["--limit-train", "2000", "--epochs", "100", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "history.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+
+
+def test_ctrl_c_during_the_speedrun_is_one_line(tmp_path, mnist):
+    cmd = [sys.executable, "-m", "lab.benchmark", "--speedrun", "--skip-baseline", "--limit-train", "2000",
+           "--data-dir", str(DATA_DIR), "--out", str(tmp_path / "speedrun.json")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    while "warm-up" not in proc.stdout.readline():  # a seed is running now
+        assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and stderr.strip() == "stopped by Ctrl-C or SIGTERM; nothing written", stderr
+    assert not (tmp_path / "speedrun.json").exists()
+
+
+def test_a_diverging_muon_is_named(tmp_path, mnist):
+    done = cli("--limit-train", "500", "--epochs", "1", "--muon-lr", "1e30", "--out", str(tmp_path))
+    assert done.returncode == 3 and "--muon-lr 1e+30" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ablation_checks_every_row_name_before_training_any():
+    for names in (["bogus_row"], ["micro", "bogus_row"], [""], []):
+        done = subprocess.run(["bash", "lab/ablation.sh", *names], capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 2 and ("no row named" in done.stderr or "usage:" in done.stderr), done.stderr
+        assert "epoch" not in done.stdout
+
+
+def test_the_gpu_script_runs_its_checks_in_smoke_mode_on_a_cpu(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path)}
+    done = subprocess.run(["bash", "lab/gpu.sh", "--smoke"], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert strict_json(tmp_path / "speedrun.json")["recipe"]["model"] == "framed"
+    assert len(strict_json(tmp_path / "net_seed1" / "history.json")["epochs"]) == 2
+
+
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path):
     runlog.save_model(tmp_path / "model.pt", Net())
     before = (tmp_path / "model.pt").read_bytes()
@@ -214,62 +265,6 @@ def test_seed_sweep_writes_a_summary_and_refuses_to_overwrite_it(tmp_path, mnist
     assert [r["seed"] for r in sweep["runs"]] == [1, 2] and sweep["summary"]["seeds"] == [1, 2]
     again = cli(*flags, "--seeds", "3-4", "--out", str(tmp_path / "micro_seed{seed}"))
     assert again.returncode == 2 and "micro_seeds.json already exists" in again.stderr
-
-
-def test_parallel_seeds_gather_into_the_sweep_train_py_writes(tmp_path, mnist):
-    flags = ["--model", "nano", "--limit-train", "300", "--epochs", "1", "--warmup", "0.1"]
-    for seed in (1, 2):  # as a GPU runs them: separate processes
-        done = cli(*flags, "--seed", str(seed), "--out", str(tmp_path / f"nano_seed{seed}"))
-        assert done.returncode == 0, done.stderr
-    assert cli(*flags, "--seeds", "1-2", "--out", str(tmp_path / "one" / "nano_seed{seed}")).returncode == 0
-    runs = [str(tmp_path / f"nano_seed{seed}") for seed in (1, 2)]
-    done = run("runlog.py", str(tmp_path / "nano_seeds.json"), *runs)
-    assert done.returncode == 0, done.stderr
-    gathered, together = strict_json(tmp_path / "nano_seeds.json"), strict_json(tmp_path / "one" / "nano_seeds.json")
-    assert gathered["runs"][0]["recipe"]["warmup"] == 0.1
-    assert gathered["command"].startswith("python runlog.py")
-
-    def learned(sweep: dict) -> tuple:
-        """Everything but the timings, which differ from run to run."""
-        epochs = [runlog.without_seconds(r["epochs"]) for r in sweep["runs"]]
-        return epochs, {k: v for k, v in sweep["summary"].items() if k != "seconds_per_epoch"}
-
-    assert learned(gathered) == learned(together)
-    again = run("runlog.py", str(tmp_path / "nano_seeds.json"), *runs)
-    assert again.returncode == 2 and "already exists" in again.stderr
-    other = cli("--model", "micro", "--limit-train", "300", "--epochs", "1", "--out", str(tmp_path / "micro"))
-    assert other.returncode == 0, other.stderr
-    mixed = run("runlog.py", str(tmp_path / "mixed.json"), runs[0], str(tmp_path / "micro"))
-    assert mixed.returncode == 2 and "not one sweep" in mixed.stderr and not (tmp_path / "mixed.json").exists()
-
-
-def test_gathering_refuses_what_is_not_one_finished_sweep(tmp_path, mnist):
-    flags = ["--model", "micro", "--limit-train", "256", "--epochs", "2"]
-    for name, extra in [("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "1"]),
-                        ("d", ["--seed", "3", "--limit-train", "300"])]:  # fmt: skip
-        assert cli(*flags, *extra, "--out", str(tmp_path / name)).returncode == 0
-    stopped = tmp_path / "stopped"  # as a run interrupted after epoch 1 of 2 leaves it
-    stopped.mkdir()
-    history = strict_json(tmp_path / "b" / "history.json")
-    (stopped / "history.json").write_text(json.dumps({**history, "seed": 4, "epochs": history["epochs"][:1]}))
-    truncated = tmp_path / "truncated"
-    truncated.mkdir()
-    (truncated / "history.json").write_text((tmp_path / "b" / "history.json").read_text()[:200])
-    cases = {
-        "stopped after 1 of 2 epochs": ["a", "stopped"],
-        "named twice": ["a", "a"],
-        "a seed appears twice": ["a", "c"],
-        "differ in train_images": ["a", "d"],
-        "unreadable": ["a", "truncated"],
-    }
-    for message, folders in cases.items():
-        done = run("runlog.py", str(tmp_path / "sweep.json"), *(str(tmp_path / f) for f in folders))
-        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (
-            message,
-            done.stderr,
-        )
-        assert not (tmp_path / "sweep.json").exists()
-    assert run("runlog.py", str(tmp_path / "a"), str(tmp_path / "b")).returncode == 2  # a folder as the output
 
 
 def test_widths_and_dropout_flags_build_the_variant(tmp_path, mnist):
@@ -312,31 +307,43 @@ def test_the_notebooks_code_path_is_train_pys_run_bit_for_bit(tmp_path, small_da
     assert runlog.without_seconds(strict_json(tmp_path / "history.json")["epochs"]) == runlog.without_seconds(history)
 
 
-def test_report_names_a_broken_results_file_and_the_command_that_remakes_it(tmp_path, monkeypatch):
+def test_report_names_a_broken_results_file(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "RESULTS", tmp_path)
-    with pytest.raises(report.ReportError, match=r"net_seeds.json: missing; remake it with `python train.py"):
+    with pytest.raises(report.ReportError, match=r"net_seeds.json: .*No such file.*results/README.md"):
         report.load("net_seeds.json")
-    (tmp_path / "speed.json").write_text('{"truncated": ')
-    with pytest.raises(report.ReportError, match=r"speed.json: unreadable .*python -m lab.benchmark --force"):
-        report.load("speed.json")
-    (tmp_path / "speed.json").write_text("{}")
-    with pytest.raises(report.ReportError, match=r"speed.json: unexpected content \(KeyError"):
-        report.render_page("<!-- speed -->\n<!-- /speed -->\n")
+    (tmp_path / "net_seeds.json").write_text('{"truncated": ')
+    with pytest.raises(report.ReportError, match=r"net_seeds.json: Expecting"):
+        report.load("net_seeds.json")
+    (tmp_path / "net_seeds.json").write_text('{"runs": [{"epochs": []}]}')
+    with pytest.raises(report.ReportError, match=r"block 'ladder': a file it reads holds something else"):
+        report.render_page("<!-- ladder -->\n<!-- /ladder -->\n")
 
 
-def test_report_writes_every_page_or_none(tmp_path, monkeypatch):
+def test_report_writes_every_file_or_none(tmp_path):
     page = tmp_path / "README.md"
-    page.write_text("<!-- ladder -->\n<!-- /ladder -->\n")  # a block that --write would fill in
-    figure = nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(b"a png").decode()})
-    cell = nbformat.v4.new_code_cell("plot()", metadata={"images": ["curves"]}, outputs=[figure])
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "nb.ipynb")
+    page.write_text("old")
     (tmp_path / "images").write_text("a file where the images folder should be")
-    monkeypatch.setattr(report, "PAGES", [page])
-    monkeypatch.setattr(report, "NOTEBOOK", tmp_path / "nb.ipynb")
-    monkeypatch.setattr(report, "IMAGES", tmp_path / "images")
     with pytest.raises(report.ReportError, match="nothing written: .*images is a file"):
-        report.write()
-    assert page.read_text() == "<!-- ladder -->\n<!-- /ladder -->\n"
+        report.write({page: b"new", tmp_path / "images" / "curves.png": b"a png"})
+    assert page.read_text() == "old"
+
+
+def test_report_reads_and_writes_pages_as_utf8_whatever_the_locale(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_bytes("mean ± std\n<!-- ladder -->\n<!-- /ladder -->\n".encode())
+    code = ("import sys; from lab import report; p = report.Path(sys.argv[1]); "
+            "report.write({p: report.render_page(report.read_text(p)).encode()})")  # fmt: skip
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}  # an ASCII locale
+    done = subprocess.run([sys.executable, "-c", code, str(page)], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    text = page.read_bytes().decode("utf-8")
+    assert text.startswith("mean ± std\n") and "| `Net` | " in text and "Â" not in text
+
+
+def test_report_run_as_a_file_says_how_to_run_it():
+    for tool in ("report", "benchmark"):
+        done = subprocess.run([sys.executable, f"lab/{tool}.py"], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 1 and f"python -m lab.{tool}" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_report_prints_every_block():
@@ -358,6 +365,10 @@ def test_benchmark_refuses_unusable_outputs_and_data_before_any_work(tmp_path):
     assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
     done = run("lab.benchmark", "--speedrun", "--seed", "18446744073709551616")
     assert done.returncode == 2 and "seeds must be between" in done.stderr
+    for out, why in ((str(tmp_path), "is a folder"), ("", "is empty")):
+        for force in ([], ["--force"]):
+            done = run("lab.benchmark", "--speedrun", "--out", out, *force)
+            assert done.returncode == 2 and why in done.stderr and "exists" not in done.stderr, done.stderr
 
 
 def test_compiled_speedrun_runs_each_seed_and_records_the_compile(tmp_path, monkeypatch):
@@ -386,7 +397,7 @@ def test_speedrun_counts_multiply_adds_of_each_layer():
 
     # conv1 1->8 on 26x26 = 8*9*676, conv2 8->16 on 24x24 = 16*72*576, ... as in model.py's table.
     expected = 8 * 9 * 676 + 16 * 72 * 576 + 20 * 144 * 100 + 24 * 180 * 64 + 24 * 216 * 36 * 2 + 10 * 24
-    assert benchmark.forward_macs(Net()) == expected
+    assert benchmark.forward_macs(Net(widths=(8, 16, 20, 24, 24))) == expected
     # FramedSpeedNet: the same layers on the central 24x24, so 22x22, 20x20, then 8x8, 6x6, 4x4, 4x4.
     framed = 8 * 9 * 484 + 16 * 72 * 400 + 20 * 144 * 64 + 24 * 180 * 36 + 24 * 216 * 16 * 2 + 10 * 24
-    assert benchmark.forward_macs(MODELS["framed"]()) == framed == 1_001_616
+    assert benchmark.forward_macs(MODELS["framed"](widths=(8, 16, 20, 24, 24))) == framed

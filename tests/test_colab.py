@@ -66,6 +66,16 @@ def test_alone_with_the_placeholder_it_stops_with_one_message_naming_both_ways_o
     assert not (tmp_path / "s6-mnist").exists()
 
 
+@pytest.mark.parametrize("address", ["nowhere.git", "https://github.invalid/nobody/s6-mnist.git"])
+def test_an_address_that_cannot_be_cloned_stops_with_one_message(tmp_path, monkeypatch, address):
+    url = str(tmp_path / address) if "://" not in address else address  # a missing repository; no network
+    monkeypatch.setenv("S6_REPO_URL", url)
+    nb = execute(notebook(SETUP_CELLS), tmp_path, allow_errors=True)
+    errors = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert [e.ename for e in errors] == ["SystemExit"] and "CalledProcessError" not in str(nb.cells[0].outputs)
+    assert f"could not clone {url}" in errors[0].evalue and "upload model.py and utils.py" in errors[0].evalue
+
+
 def test_uploaded_with_model_and_utils_it_runs_every_cell_without_our_other_modules(tmp_path):
     for name in ("model.py", "utils.py"):
         shutil.copy(ROOT / name, tmp_path)
