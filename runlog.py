@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import signal
 import tempfile
 from collections.abc import Callable
@@ -97,3 +98,20 @@ def stop_once(exception: BaseException) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def environment(device: torch.device) -> dict:
+    """Where a run happens: device, its name, CPU, torch version and CPU threads."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    return {"device": str(device), "device_name": name, "cpu": cpu_name(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}  # fmt: skip

@@ -63,6 +63,7 @@ LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channel
 SPEEDRUN = ToolRecipe(epochs=8, batch_size=256, lr=0.1, precision="bf16")
 RECIPES = {
     **{name: ToolRecipe(**asdict(r)) for name, r in utils.RECIPES.items()},
+    "baseline": ToolRecipe(),  # the task statement's network under Net's recipe
     "speedrun": SPEEDRUN,
     "framed": replace(SPEEDRUN, epochs=4, muon_lr=0.02),
 }

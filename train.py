@@ -246,7 +246,7 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
         "dropout": getattr(model, "dropout", None),
         "params": utils.count_parameters(model),
         "seed": seed,
-        **utils.environment(device),
+        **runlog.environment(device),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
         "train_images": len(train_data[1]),
         "eval_set": eval_set,

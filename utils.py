@@ -1,23 +1,18 @@
 """Helpers for the Session 6 notebook and train.py, in the order the notebook uses them: set-up, data, the
-recipe, train / test / fit, then tables and plots.
-
-MNIST lives as tensors on the training device and each batch is augmented there as a whole (airbench style)
-instead of through a per-image PIL `DataLoader`: on two CPU cores that halves the epoch. Only `model.py` and
-this file are needed beside the notebook; `mnist_data.py` adds the verified offline route. The speed
-experiments (Muon, weight averaging, bf16, ...) live apart, in `toolbox.py`.
+recipe, train / test / fit, then tables and plots. MNIST lives as tensors on the training device, and each
+batch is augmented there as a whole (airbench style) instead of through a per-image PIL `DataLoader`: on two
+CPU cores that halves the epoch. Only `model.py` and this file are needed beside the notebook.
 """
 
 from __future__ import annotations
 
 import math
 import platform
-import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,27 +23,8 @@ MNIST_STD = 0.3081
 TARGET = 99.4  # the assignment's test accuracy, in %
 
 
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def environment(device: torch.device) -> dict:
-    """Where a run happens: device, its name, CPU, torch version and CPU threads."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    return {"device": str(device), "device_name": name, "cpu": cpu_name(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}  # fmt: skip
-
-
 def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's generators (CPU and all GPUs)."""
-    random.seed(seed)
-    np.random.seed(seed)
+    """Seed torch's generators (CPU and every GPU), whence all of training's randomness comes."""
     torch.manual_seed(seed)
 
 
@@ -57,8 +33,8 @@ def setup(seed: int = 1) -> torch.device:
     seed_everything(seed)
     mps = torch.backends.mps.is_available()
     device = torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
-    env = environment(device)
-    print(f"{env['device']} ({env['device_name']}) | CPU {env['cpu']}, {env['threads']} threads | torch {env['torch']}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
+    print(f"{device} ({name}) | {torch.get_num_threads()} CPU threads | torch {torch.__version__}")
     return device
 
 
@@ -152,19 +128,13 @@ RECIPES = {
     "micro": Recipe(epochs=15),
     # A separable net this small learned best with a higher LR and lighter augmentation (validation).
     "nano": Recipe(epochs=20, lr=0.1, rotate=5.0, shift=1.0, scale=0.05),
-    "baseline": Recipe(),
 }
 
 
 def make_optimizer(params, recipe: Recipe, steps: int):
-    """SGD with Nesterov momentum for `params` and a per-step LR: linear up to the peak, then linear to ~0.
-
-    The values of torch's OneCycleLR (peak/10 up to the peak at `warmup` of the steps, down to peak/1000;
-    a test compares them), written out because OneCycleLR breaks on runs of a handful of steps.
-    """
-    optimizer = torch.optim.SGD(
-        params, lr=recipe.lr, momentum=recipe.momentum, nesterov=True, weight_decay=recipe.weight_decay
-    )
+    """SGD with Nesterov momentum for `params` and a per-step LR: linear up to the peak, then linear to ~0:
+    torch's OneCycleLR's values (a test compares them), written out as it breaks on runs of a few steps."""
+    optimizer = torch.optim.SGD(params, recipe.lr, recipe.momentum, weight_decay=recipe.weight_decay, nesterov=True)
     end = max(1, steps - 1)
     peak = min(max(1.0, recipe.warmup * steps - 1), end - 1)
 
@@ -191,18 +161,14 @@ def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recip
 
 def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator, epoch=1, progress=True,
           loss_fn=batch_loss):  # fmt: skip
-    """One epoch over shuffled, augmented batches; returns (mean loss, accuracy in %) on them.
-
-    `loss_fn(model, x, y, recipe, generator)` makes each batch's (loss, logits): `batch_loss` here, the
-    toolbox's variant (crop, bf16, label smoothing) in `toolbox.py`.
-    """
+    """One epoch over shuffled, augmented batches; returns (mean loss, accuracy in %) on them. `loss_fn` makes
+    each batch's (loss, logits): `batch_loss` here, the toolbox's variant in `toolbox.py`."""
     model.train()
     steps = math.ceil(len(labels) / recipe.batch_size)
     loss_sum = torch.zeros((), device=labels.device)
     correct = torch.zeros((), device=labels.device, dtype=torch.long)
     batches = train_batches(images, labels, recipe.batch_size, generator)
     bar = tqdm(batches, f"epoch {epoch}", steps, unit="step", file=sys.stdout, mininterval=1, disable=not progress)
-    seen = 0
     for step, (x, y) in enumerate(bar, 1):
         loss, logits = loss_fn(model, x, y, recipe, generator)
         optimizer.zero_grad(set_to_none=True)
@@ -211,14 +177,12 @@ def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator
         scheduler.step()
         loss_sum += loss.detach() * len(y)  # summed on the device: no wait for it at every step
         correct += (logits.argmax(1) == y).sum()
-        seen += len(y)
         if step % CHECK_EVERY == 0 or step == steps:
             if not math.isfinite(loss_sum.item()):
                 first = (step - 1) // CHECK_EVERY * CHECK_EVERY + 1
-                raise NonFiniteLossError(
-                    f"the training loss became non-finite at epoch {epoch}, step {first}-{step} of {steps}: "
-                    f"lower the learning rate (peak {recipe.lr:g}) or the weight decay"
-                )
+                raise NonFiniteLossError(f"the training loss became non-finite at epoch {epoch}, step "
+                                         f"{first}-{step} of {steps}: lower the learning rate (peak {recipe.lr:g})")
+            seen = min(step * recipe.batch_size, len(labels))
             bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / seen:.2f}%")
     return loss_sum.item() / len(labels), 100 * correct.item() / len(labels)
 
@@ -278,8 +242,8 @@ def format_epoch(record: dict, eval_name: str = "test") -> str:
 
 
 def model_summary(model: nn.Module) -> None:
-    """torchsummary's table, on a CPU copy in eval mode: the model's BN statistics and the random
-    stream (dropout) stay exactly as they were, so training results do not change."""
+    """torchsummary's table, on a CPU copy in eval mode: the model's BN statistics and the random stream
+    (dropout) stay as they were, so training results do not change."""
     import copy
 
     from torchsummary import summary
@@ -391,12 +355,10 @@ def plot_history(history: list[dict], title: str = ""):
     ax_acc.set_ylim(math.floor(low) - 0.5, 100)  # every point in view, epoch 1's included
     ax_lr.plot(epochs, [r["lr"] for r in history], marker="o", ms=3, color="C2", label="at the end of the epoch")
     for ax, name in ((ax_loss, "loss (log scale)"), (ax_acc, "accuracy (%)"), (ax_lr, "learning rate")):
+        ax.set(xlabel="epoch", ylabel=name, yscale="log" if ax is ax_loss else "linear")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    ax_loss.set_yscale("log")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -423,8 +385,8 @@ def plot_confusion_matrix(matrix: torch.Tensor):
     bars = ax_class.bar(range(10), per_class, color="C0")
     ax_class.bar_label(bars, labels=[f"{a:.2f}" for a in per_class.tolist()], fontsize=7)
     ax_class.axhline(TARGET, color="gray", ls="--", lw=1, label=f"{TARGET}%")
-    ax_class.set(xticks=range(10), xlabel="true digit", ylabel="test accuracy (%)", title="Accuracy per digit")
-    ax_class.set_ylim(min(98.0, math.floor(per_class.min().item())), 100.2)
+    ax_class.set(xticks=range(10), xlabel="true digit", ylabel="test accuracy (%)", title="Accuracy per digit",
+                 ylim=(min(98.0, math.floor(per_class.min().item())), 100.2))
     ax_class.legend(loc="lower right")
     fig.tight_layout()
     return fig

@@ -18,6 +18,7 @@ if not __package__:  # `python lab/benchmark.py` cannot import the project's mod
     sys.exit("run it from the repository root as: python -m lab.benchmark --speedrun [...]")
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -185,9 +186,71 @@ def speedrun(args, device: torch.device) -> dict:
     return result
 
 
+def profile(args, device: torch.device) -> dict:
+    """Where the speedrun's time goes: torch.profiler over --profile training steps of its recipe (after as many
+    unprofiled), then one test of the 10k test set; and this machine's peak, as torch's bf16 matmul reaches it."""
+    from torch.profiler import ProfilerActivity, record_function
+
+    recipe = toolbox.RECIPES[args.model]
+    (images, labels), test = our_tensors(args.data_dir, limit=args.limit_train, device=device)
+    utils.seed_everything(1)
+    model = MODELS[args.model]().to(device).train()
+    optimizer, scheduler = toolbox.make_optimizer(model, recipe, 2 * args.profile + 1)
+    generator = torch.Generator(device=device).manual_seed(1)
+    epochs = (utils.train_batches(images, labels, recipe.batch_size, generator) for _ in range(2 * args.profile))
+    batches = itertools.chain.from_iterable(epochs)
+
+    def step() -> None:
+        x, y = next(batches)
+        with record_function("augment"):
+            x = utils.normalize(utils.augment(x.float().div_(255), recipe, generator))
+        with record_function("forward"), toolbox.autocast(device, recipe):
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        with record_function("backward"):
+            loss.backward()
+        with record_function("optimizer"):  # SGD, and Muon in its step hook
+            optimizer.step()
+            scheduler.step()
+
+    for _ in range(args.profile):  # warm-up: allocations, kernel choice
+        step()
+    with torch.profiler.profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(args.profile):
+            step()
+        with record_function("evaluation"):
+            toolbox.test(model, *test, recipe)
+    events = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages()}
+    parts = {k: events.get(k, 0.0) for k in ("augment", "forward", "backward", "optimizer", "evaluation")}
+    parts["of which Muon"] = events.get("Optimizer.step#Muon.step", 0.0)
+    ops = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)[:12]
+    n = 512  # the peak: a bf16 (or fp32) matmul of n x n matrices, as the recipe's precision would run it
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16 if recipe.precision == "bf16" else torch.float32)
+    start = time.perf_counter()
+    for _ in range(200):
+        a @ a
+    peak = 200 * n**3 / (time.perf_counter() - start)
+    images_seen, train_seconds = args.profile * recipe.batch_size, parts["forward"] + parts["backward"]
+    result = {
+        "command": shlex.join(["python", "-m", "lab.benchmark", *sys.argv[1:]]),
+        "machine": machine(device),
+        "recipe": {"model": args.model, **asdict(recipe)},
+        "steps": args.profile,
+        "parts_seconds": {k: round(v, 3) for k, v in parts.items()},
+        "top_ops": [{"op": e.key, "shapes": str(e.input_shapes)[:120], "self_s": round(e.self_cpu_time_total / 1e6, 3)}
+                    for e in ops],  # fmt: skip
+        # a training step: the forward pass's multiply-adds, and about twice as many in the backward pass
+        "training_macs_per_second": round(3 * forward_macs(model.cpu()) * images_seen / train_seconds),
+        "peak_macs_per_second": round(peak),
+    }
+    save(args.out, result)
+    print(json.dumps(result["parts_seconds"]), f"-> {args.out}")
+    return result
+
+
 def machine(device: torch.device | None = None) -> dict:
-    """What ran the benchmark: utils.environment plus the core count."""
-    return {**utils.environment(device or torch.device("cpu")), "cores": os.cpu_count()}
+    """What ran the benchmark: runlog.environment plus the core count."""
+    return {**runlog.environment(device or torch.device("cpu")), "cores": os.cpu_count()}
 
 
 def first_reaching(runs: list[dict]) -> dict | None:
@@ -217,7 +280,8 @@ def output_problem(path: Path, force: bool) -> str | None:
 def main() -> None:
     """Parse flags and run the side-by-side comparison or the speedrun."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--speedrun", action="store_true", help="(the one mode; kept so that recorded commands still run)")
+    p.add_argument("--speedrun", action="store_true", help="the speedrun (the default mode)")
+    p.add_argument("--profile", type=positive_int, metavar="STEPS", help="profile STEPS steps instead -> --out")
     p.add_argument("--model", choices=["framed", "speedrun"], default="framed", help="the speedrun's network")
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-10"), help="speedrun seeds (default: 1-10)")
     p.add_argument("--compile", action="store_true", help="speedrun with torch.compile (compiled in the warm-up)")
@@ -231,7 +295,7 @@ def main() -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args()
     args.seed = args.seed[0]
-    default = ROOT / "results" / "speedrun.json"
+    default = ROOT / "results" / ("profile.json" if args.profile else "speedrun.json")
     args.out = default if args.out is None else Path(args.out) if args.out.strip() else args.out
     problem = output_problem(args.out, args.force)
     try:
@@ -245,7 +309,7 @@ def main() -> None:
         prepare_mnist(args.data_dir)
     except MNISTDataError as err:
         p.exit(2, f"error: {err}\n")
-    speedrun(args, device)
+    profile(args, device) if args.profile else speedrun(args, device)
 
 if __name__ == "__main__":
     main()

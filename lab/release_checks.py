@@ -11,16 +11,20 @@ import torch
 
 import train
 import utils
-from lab.report import NOTEBOOK, PAGES, RESULTS, ReportError, load, notebook, notebook_images, outputs, read_text
+from lab.report import NOTEBOOK, PAGES, READ, RESULTS, ReportError, load, notebook, notebook_images, outputs, read_text
 from model import MODELS
 
 NUMBER = re.compile(r"(?<![\w.])\d[\d,]*\.?\d*(?:%| s\b|x\b)")  # a measured number in prose: 99.4%, 18.7 s, 17.8x
 
 
-def check_pages_and_images() -> None:
-    """Every block of the pages and the notebook's Markdown is rendered from results/; images/ is the notebook's."""
+def check_pages_images_and_results() -> None:
+    """Every table of the pages and the notebook's Markdown is rendered from results/, images/ is the notebook's
+    figures, and results/ holds nothing that no table reads but the headline's checkpoints."""
     for path, content in outputs().items():
         assert path.exists() and path.read_bytes() == content, f"{path} is stale: run `python -m lab.report --write`"
+    kept = {str(p.relative_to(RESULTS)) for p in RESULTS.rglob("*") if p.is_file()} - {"README.md"}
+    unread = sorted(kept - READ - {f"net_seed{s}/model.pt" for s in range(1, 6)})
+    assert not unread, f"results/ holds files nothing reads: {unread[:5]}{' ...' if len(unread) > 5 else ''}"
 
 
 def check_prose_quotes_only_tables() -> None:
@@ -82,16 +86,6 @@ def check_headline_reevaluates() -> None:
         except Exception as err:  # truncated, not a checkpoint, another network
             raise AssertionError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0]})") from None
         assert utils.test(model, *test)[1] / 100 == run["epochs"][-1]["test_acc"], f"{path}: scores otherwise"
-
-
-def check_results_are_read() -> None:
-    """Every file under results/ is read by a table, or is a checkpoint of the headline; nothing else is kept."""
-    from lab.report import READ
-
-    outputs()
-    kept = {str(p.relative_to(RESULTS)) for p in RESULTS.rglob("*") if p.is_file()} - {"README.md"}
-    unread = sorted(kept - READ - {f"net_seed{s}/model.pt" for s in range(1, 6)})
-    assert not unread, f"results/ holds files nothing reads: {unread[:5]}{' ...' if len(unread) > 5 else ''}"
 
 
 def run_checks() -> int:

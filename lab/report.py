@@ -110,9 +110,10 @@ STORY = [
      "reaches 99.4% late, and its budget is spent: no room to widen"),
     ("a lean skeleton", "six 3x3 convs of 16 channels, BN after each, one max-pool after conv2, GAP + 1x1 "
      "classifier, Dropout past the pool", "ablation/arch_w16_pool2.json",
-     "a third fewer parameters for a little less accuracy: room to spend"),
+     "a third fewer parameters for a little less accuracy: room to spend (three seeds: the next row needed them)"),
     ("where the max-pool sits", "the pool after conv1 instead (receptive field 4 when it pools)",
-     "ablation/arch_w16_pool1.json", "ANALYSIS_POOL1"),
+     "ablation/arch_w16_pool1.json", "within the seeds' spread of conv2, later to 99.4%, a quarter cheaper an epoch "
+     "(the last column of docs/speed.md's toolbox table): conv2 kept for accuracy; pooling first is a speed lever"),
     ("", "the pool after conv3 (receptive field 8)", "ablation/arch_w16_pool3.json",
      "later to 99.4% and lower at the end, for more multiply-adds at 22x22"),
     ("spend the budget: uniform or tapered", "20 channels in every conv", "ablation/arch_w20_pool2.json",
@@ -165,15 +166,10 @@ def summary() -> str:
     return "```text\n" + "".join(o.get("text", "") for o in cell.outputs).strip() + "\n```"
 
 
-SPEEDRUNS = ["speedrun.json", "speedrun_compiled.json", "speedrun_framed_8ep.json", "speedrun_speednet_intel.json",
-             "speedrun_speednet_amd.json", "compile_check/eager.json", "compile_check/compiled.json",
-             "gpu/speedrun.json"]  # fmt: skip
-
-
-def speedrun(names: list[str] = SPEEDRUNS) -> str:
+def speedrun(*patterns: str) -> str:
     """Speedruns: accuracy over seeds, time a seed, and the same-run ratio to the task statement's recipe."""
     rows = []
-    for name in names:
+    for name in (str(p.relative_to(RESULTS)) for pattern in patterns for p in sorted(RESULTS.glob(pattern))):
         run = load(name)
         s, r = run["summary"], run["recipe"]
         recipe = (f"`{NETWORK[r.get('model', 'speedrun')]}`, {r['epochs']} epochs, batch {r['batch_size']}, "
@@ -189,13 +185,27 @@ def speedrun(names: list[str] = SPEEDRUNS) -> str:
                  rows)  # fmt: skip
 
 
+def profile() -> str:
+    """Where the speedrun's time goes: each part, the busiest operations, multiply-adds per second against the peak."""
+    p = load("profile.json")
+    parts, total = p["parts_seconds"], sum(v for k, v in p["parts_seconds"].items() if k != "of which Muon")
+    rows = [[k, f"{v:.2f}", f"{100 * v / total:.0f}%"] for k, v in parts.items()]
+    rows += [[f"op `{o['op']}` {o['shapes']}", f"{o['self_s']:.2f}", f"{100 * o['self_s'] / total:.0f}%"]
+             for o in p["top_ops"][:6]]  # fmt: skip
+    rate = f"{p['training_macs_per_second'] / 1e9:.1f} G multiply-adds/s"
+    return table([f"part of {p['steps']} training steps, then one test ({p['machine']['device_name']})", "seconds",
+                  "share"], rows) + (f"\n\nTraining reached {rate}; a matmul in the recipe's precision reaches "
+                                     f"{p['peak_macs_per_second'] / 1e9:.1f} G/s on this machine (the peak here).")
+
+
 # Each block: a function, or the pattern, first-column label and evaluation set of a runs_table.
 BLOCKS = {
     "checklist": checklist,
     "summary": summary,
     "story": story,
     "ladder": ("*_seeds.json", "model", "test"),
-    "speedrun": speedrun,
+    "profile": profile,
+    "speedrun": lambda: speedrun("speedrun*.json", "compile_check/*.json", "gpu/speedrun.json"),
     "ablation": ("ablation/*.json", "row of `lab/ablation.sh`"),
     "fast": ("**/net_seeds.json", "recipe", "test"),
     "gpu": ("gpu/net_seed1_cuda*/history.json", "run", "test"),
@@ -249,7 +259,7 @@ def write(made: dict[Path, bytes]) -> None:
             runlog.atomic_write(path, lambda tmp, c=content: tmp.write_bytes(c))
 
 
-DUMP = "import json; print(json.dumps({**utils.environment(device), 'epochs': history}))"
+DUMP = "import json, runlog; print(json.dumps({**runlog.environment(device), 'epochs': history}))"
 
 
 def run_notebook() -> None:

@@ -385,6 +385,17 @@ def test_compiled_speedrun_runs_each_seed_and_records_the_compile(tmp_path, monk
     assert "ratio" not in result["summary"]
 
 
+def test_the_profile_splits_the_speedrun_into_its_parts(tmp_path):
+    done = run("lab.benchmark", "--profile", "2", "--limit-train", "600", "--data-dir", str(DATA_DIR),
+               "--out", str(tmp_path / "profile.json"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = strict_json(tmp_path / "profile.json")
+    parts = result["parts_seconds"]
+    assert set(parts) == {"augment", "forward", "backward", "optimizer", "of which Muon", "evaluation"}
+    assert all(v > 0 for v in parts.values()) and parts["of which Muon"] < parts["optimizer"]
+    assert result["top_ops"] and 0 < result["training_macs_per_second"] and 0 < result["peak_macs_per_second"]
+
+
 def test_no_torch_load_without_weights_only():
     for path in [*ROOT.glob("*.py"), *ROOT.glob("lab/*.py"), *ROOT.glob("tests/*.py"), ROOT / "S6_assignment.ipynb"]:
         for line in path.read_text().splitlines():

@@ -27,7 +27,7 @@ def edit(path, change) -> None:
 
 def test_the_committed_tree_passes(results):
     release_checks.check_summaries_recompute()
-    release_checks.check_results_are_read()
+    release_checks.check_pages_images_and_results()
 
 
 def test_an_accuracy_edited_by_hand_fails_the_summary_and_the_page(results):
@@ -35,7 +35,7 @@ def test_an_accuracy_edited_by_hand_fails_the_summary_and_the_page(results):
     with pytest.raises(AssertionError, match="ablation/micro.json: its summary is not its runs'"):
         release_checks.check_summaries_recompute()
     with pytest.raises(AssertionError, match="speed.md is stale"):
-        release_checks.check_pages_and_images()
+        release_checks.check_pages_images_and_results()
 
 
 def test_an_edited_speedrun_summary_fails(results):
@@ -47,7 +47,7 @@ def test_an_edited_speedrun_summary_fails(results):
 def test_a_file_nothing_reads_fails(results):
     (results / "ablation" / "stray.log").write_text("a log")
     with pytest.raises(AssertionError, match="stray.log"):
-        release_checks.check_results_are_read()
+        release_checks.check_pages_images_and_results()
 
 
 def test_a_truncated_checkpoint_is_named(results, monkeypatch):
