@@ -174,13 +174,19 @@ def test_a_tiny_training_set_still_anneals_the_learning_rate(tmp_path, mnist):
     assert strict_json(tmp_path / "history.json")["epochs"][-1]["lr"] == pytest.approx(0.05e-3)
 
 
-def test_sigterm_is_handled_like_ctrl_c(tmp_path, mnist):
+def long_run_after_its_first_epoch(out: Path) -> subprocess.Popen:
+    """train.py on a 100-epoch run, once its first epoch is on disk."""
     cmd = [sys.executable, str(ROOT / "train.py"), "--data-dir", str(DATA_DIR), "--no-progress"]
-    cmd += ["--limit-train", "2000", "--epochs", "100", "--out", str(tmp_path)]
+    cmd += ["--limit-train", "2000", "--epochs", "100", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.monotonic() + 300
-    while not (tmp_path / "history.json").exists() and time.monotonic() < deadline:
+    while not (out / "history.json").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    return proc
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path, mnist):
+    proc = long_run_after_its_first_epoch(tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "SIGTERM" in stderr and "Traceback" not in stderr
@@ -191,12 +197,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, mnist):
 
 
 def test_a_second_ctrl_c_while_stopping_is_ignored_not_a_traceback(tmp_path, mnist):
-    cmd = [sys.executable, str(ROOT / "train.py"), "--data-dir", str(DATA_DIR), "--no-progress"]
-    cmd += ["--limit-train", "2000", "--epochs", "100", "--out", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "history.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    proc = long_run_after_its_first_epoch(tmp_path)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
