@@ -1,8 +1,9 @@
 """The speed toolbox: what `train.py`'s extra flags and the speedrun (`lab/benchmark.py`) add to `utils.py`.
 
-Muon for the 3x3 filters, a moving average of the weights, bf16 autocast, a random crop, label smoothing,
-BatchNorm momentum and test-time shifts, each off by default; and the speedrun's two recipes. Which of
-them paid, and by how much, is in docs/speed.md. The notebook uses none of this.
+Muon for the 3x3 filters (and its Newton-Schulz steps), a moving average of the weights, bf16 autocast, the
+channels-last layout, a random crop, label smoothing, distillation from a teacher, BatchNorm momentum and
+test-time shifts, each off by default; and the speedrun's two recipes. Which of them paid, and by how much,
+is in docs/speed.md. The notebook uses none of this.
 """
 
 from __future__ import annotations
