@@ -149,8 +149,8 @@ def predict(model: nn.Module, images: torch.Tensor, recipe: ToolRecipe) -> torch
 
 def test(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, recipe: ToolRecipe) -> tuple[float, int]:
     """`utils.test` under the recipe's precision."""
-    logits = predict(model, images, recipe)
-    return F.cross_entropy(logits, labels).item(), int((logits.argmax(1) == labels).sum())
+    with autocast(images.device, recipe):
+        return utils.test(model, images, labels)
 
 
 def predict_shifted(model: nn.Module, images: torch.Tensor, recipe: ToolRecipe) -> torch.Tensor:

@@ -51,7 +51,7 @@ def test_a_file_nothing_reads_fails(results):
 
 
 def test_a_truncated_checkpoint_is_named(results, monkeypatch):
-    monkeypatch.setattr(release_checks.train, "ROOT", DATA_DIR.parent)  # the data folder, whatever the copy
+    monkeypatch.setattr(release_checks, "ROOT", DATA_DIR.parent)  # the data folder, whatever the copy
     path = results / "net_seed1" / "model.pt"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(AssertionError, match=r"net_seed1/model.pt: unreadable"):
