@@ -11,19 +11,7 @@ import torch
 
 import train
 import utils
-from lab.report import (
-    NOTEBOOK,
-    PAGES,
-    READ,
-    RESULTS,
-    ROOT,
-    ReportError,
-    load,
-    notebook,
-    notebook_images,
-    outputs,
-    read_text,
-)
+from lab.report import NOTEBOOK, PAGES, READ, RESULTS, ReportError, load, notebook, notebook_images, outputs, read_text
 from model import MODELS
 
 NUMBER = re.compile(r"(?<![\w.])\d[\d,]*\.?\d*(?:%| s\b|x\b)")  # a measured number in prose: 99.4%, 18.7 s, 17.8x
@@ -90,7 +78,7 @@ def check_summaries_recompute() -> None:
 
 def check_headline_reevaluates() -> None:
     """Net's five checkpoints load on a CPU and score, on the test set, what net_seeds.json recorded."""
-    test = utils.dataset_tensors(utils.get_mnist(ROOT / "data")[1])
+    test = utils.dataset_tensors(utils.get_mnist(RESULTS.parent / "data")[1])
     for run in load("net_seeds.json")["runs"]:
         path, model = RESULTS / f"net_seed{run['seed']}" / "model.pt", MODELS["net"]()
         try:
