@@ -111,7 +111,9 @@ def cpu_name() -> str:
 
 
 def environment(device: torch.device) -> dict:
-    """Where a run happens: device, its name, CPU, torch version and CPU threads."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    """Where a run happens: device, its name, CPU, torch version and CPU threads. A CPU's name includes the
+    instruction set torch's kernels use (AVX2, AVX512): two CPUs of one model name can differ in it."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {capability}"
     return {"device": str(device), "device_name": name, "cpu": cpu_name(), "torch": torch.__version__,
             "threads": torch.get_num_threads()}  # fmt: skip

@@ -1,9 +1,9 @@
 """The speed toolbox: what `train.py`'s extra flags and the speedrun (`lab/benchmark.py`) add to `utils.py`.
 
-Muon for the 3x3 filters (and its Newton-Schulz steps), a moving average of the weights, bf16 autocast, the
-channels-last layout, a random crop, label smoothing, distillation from a teacher, BatchNorm momentum and
-test-time shifts, each off by default; and the speedrun's two recipes. Which of them paid, and by how much,
-is in docs/speed.md. The notebook uses none of this.
+Muon for the 3x3 filters (and its Newton-Schulz steps), a moving average of the weights, bf16 autocast (always,
+or where native), the channels-last layout, a fixed whitening first layer, a random crop, label smoothing,
+distillation from a teacher, BatchNorm momentum and test-time shifts, each off by default; and the speedrun's
+two recipes. Which of them paid, and by how much, is in docs/speed.md. The notebook uses none of this.
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ class ToolRecipe(utils.Recipe):
     temperature: float = knob(4.0, "temperature of the teacher's and the student's softmax", low_open=True, high=100)
     memory_format: str = knob("contiguous", "the model's and its input's layout in memory",
                               choices=("contiguous", "channels_last"))
+    whiten: int = knob(0, "1: conv1's filters fixed to +/- the training patches' principal components", high=2)
     # bf16: bfloat16 autocast; fast where the CPU has native bf16 (AVX-512 BF16, AMX), emulated elsewhere.
-    precision: str = knob("fp32", "fp32, or bf16 autocast", choices=("fp32", "bf16"))
+    precision: str = knob("fp32", "fp32, bf16 autocast, or auto: bf16 where the device runs it natively",
+                          choices=("fp32", "bf16", "auto"))  # fmt: skip
 
     def __post_init__(self) -> None:
         """Every field, utils.Recipe's too, within the range its knob declares (train.py's flags come here)."""
@@ -58,10 +60,11 @@ class ToolRecipe(utils.Recipe):
 
 
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
-# Speed first (python -m lab.benchmark --speedrun): bf16 and a large batch, the lever that paid on CPUs. The CPU
-# speedrun: the framed network with Muon for its filters reached the 8-epoch validation accuracy in 4 epochs
-# (docs/speed.md's toolbox table: the fewest epochs with a mean >= 99.44% and every seed >= 99.40%).
-SPEEDRUN = ToolRecipe(epochs=8, batch_size=256, lr=0.1, precision="bf16")
+# Speed first (python -m lab.benchmark --speedrun): bf16 where the device runs it natively (emulated, it is slower
+# than fp32) and a large batch, the lever that paid on CPUs. The CPU speedrun: the framed network with Muon for its
+# filters reached the 8-epoch validation accuracy in 4 epochs (docs/speed.md's toolbox table: the fewest epochs
+# with a mean >= 99.44% and every seed >= 99.40%).
+SPEEDRUN = ToolRecipe(epochs=8, batch_size=256, lr=0.1, precision="auto")
 RECIPES = {
     **{name: ToolRecipe(**asdict(r)) for name, r in utils.RECIPES.items()},
     "baseline": ToolRecipe(),  # the task statement's network under Net's recipe
@@ -99,15 +102,54 @@ def add_muon(optimizer: torch.optim.Optimizer, filters: list[torch.Tensor], reci
     optimizer.register_step_post_hook(step)
 
 
+def whitening_conv(model: nn.Module) -> nn.Conv2d:
+    """The model's first conv, if `whiten` can fix it: its filters pair up +/- over the patches' components."""
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    c_out, c_in, k, _ = conv.weight.shape
+    if c_out % 2 or c_out > 2 * c_in * k * k:
+        raise ValueError(f"whiten needs an even first conv of at most {2 * c_in * k * k} channels, not {c_out}")
+    return conv
+
+
+def whiten_first_conv(model: nn.Module, images: torch.Tensor) -> None:
+    """Fix the first conv's filters to +/- the leading eigenvectors of the images' patch covariance, each scaled
+    to unit variance, and freeze them (airbench's whitening layer): training starts from decorrelated features,
+    and the layer needs no weight gradient."""
+    conv = whitening_conv(model)
+    c_out, c_in, k, _ = conv.weight.shape
+    x = utils.normalize(images[:10_000])  # as batch_loss sees them, before augmentation
+    patches = F.unfold(x, k).transpose(1, 2).reshape(-1, c_in * k * k)
+    eigenvalues, eigenvectors = torch.linalg.eigh(patches.T.cov())  # ascending
+    top = eigenvectors.T.flip(0)[: c_out // 2] / (eigenvalues.flip(0)[: c_out // 2, None] + 5e-4).sqrt()
+    conv.weight.data.copy_(torch.cat([top, -top]).view_as(conv.weight))
+    conv.weight.requires_grad_(False)
+
+
 def make_optimizer(model: nn.Module, recipe: ToolRecipe, steps: int):
     """`utils.make_optimizer` for the model; with `muon_lr`, Muon steps the 3x3 filters and SGD the rest."""
-    filters = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    filters = [m.weight for m in model.modules()
+               if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1) and m.weight.requires_grad]  # fmt: skip
     filters = filters if recipe.muon_lr else []
-    optimizer, scheduler = utils.make_optimizer([p for p in model.parameters() if all(p is not f for f in filters)],
-                                                recipe, steps)  # fmt: skip
+    trained = [p for p in model.parameters() if p.requires_grad and all(p is not f for f in filters)]
+    optimizer, scheduler = utils.make_optimizer(trained, recipe, steps)
     if filters:
         add_muon(optimizer, filters, recipe)
     return optimizer, scheduler
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes in bf16 natively: a GPU that supports it, or a CPU with AVX-512 BF16 or AMX.
+    Elsewhere bf16 is emulated and slower than fp32 (docs/speed.md: 6x an epoch on an AVX2 AMD EPYC)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve(recipe: ToolRecipe, device: torch.device) -> ToolRecipe:
+    """The recipe with `precision="auto"` made bf16 or fp32 for `device`: what runs is what is recorded."""
+    if recipe.precision != "auto":
+        return recipe
+    return replace(recipe, precision="bf16" if native_bf16(device) else "fp32")
 
 
 def autocast(device: torch.device, recipe: ToolRecipe):
@@ -168,9 +210,12 @@ def fit(model, train_data, test_data, recipe: ToolRecipe, seed: int = 1, progres
         raise ValueError("distill needs a teacher, and a teacher needs distill > 0")
     utils.seed_everything(seed)
     (images, labels), (test_images, test_labels) = train_data, test_data
+    recipe = resolve(recipe, labels.device)
     generator = torch.Generator(device=labels.device).manual_seed(seed)
     steps = recipe.epochs * math.ceil(len(labels) / recipe.batch_size) + 1  # as utils.fit
     model.to(memory_format=LAYOUTS[recipe.memory_format])
+    if recipe.whiten:
+        whiten_first_conv(model, images)
     optimizer, scheduler = make_optimizer(model, recipe, steps)
     for bn in (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
         bn.momentum = recipe.bn_momentum

@@ -182,8 +182,11 @@ def model_problem(args) -> str | None:
     if sum(args.widths or ()) + sum(map(sum, args.stages or ())) > 4096:
         return "--widths/--stages: over 4,096 channels in all, far beyond this assignment's 20k parameters"
     try:
-        build_model(args).eval()(torch.zeros(1, 1, 28, 28))
-    except (ValueError, RuntimeError) as err:  # a bad dropout, or a map that shrinks below 1x1
+        model = build_model(args)
+        model.eval()(torch.zeros(1, 1, 28, 28))
+        if args.whiten:
+            toolbox.whitening_conv(model)
+    except (ValueError, RuntimeError) as err:  # a bad dropout, a map that shrinks below 1x1, a conv1 to whiten
         return f"--model {args.model}: {str(err).splitlines()[0]}"
     return None
 
@@ -351,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         device = pick_device(args.device)
     except ValueError as err:
         parser.error(str(err))
+    recipe = toolbox.resolve(recipe, device)
     if args.val_split is not None and args.val_split >= TRAIN_IMAGES:
         parser.error(f"--val-split {args.val_split} leaves none of MNIST's {TRAIN_IMAGES:,} training images")
     seeds = args.seeds or args.seed

@@ -45,6 +45,13 @@ declare -A ROWS=(
   [nano_distill0.5]="--model nano --distill 0.5 --teacher runs/ablation/arch_net/seed1/model.pt"
   [framed_muon0.02_ep4_ns3]="--model framed --epochs 4 --muon-lr 0.02 --ns-steps 3"
   [base_ep5_channels_last]="--epochs 5 --memory-format channels_last"
+  # On a CPU without native bf16 (fp32), the speedrun's recipe against less work at full resolution, where
+  # the profile puts the time (the pool after conv1), and against a fixed whitening first layer.
+  [framed_ep4_fp32]="--model framed --precision fp32"
+  [framed_ep4_fp32_pool1]="--model framed --precision fp32 --pool-after 1"
+  [framed_ep4_fp32_whiten]="--model framed --precision fp32 --whiten 1"
+  [framed_ep4_fp32_pool1_ep5]="--model framed --precision fp32 --pool-after 1 --epochs 5"
+  [framed_ep4_bf16]="--model framed --precision bf16 --seeds 1"  # emulated where the CPU has no native bf16
 )
 if [[ $# -eq 0 ]]; then
   echo "usage: bash lab/ablation.sh ROW... | --all   (rows: ${!ROWS[*]})" >&2

@@ -140,7 +140,7 @@ def speedrun_once(model_name: str, train: tuple, test: tuple, recipe: toolbox.To
 def speedrun(args, device: torch.device) -> dict:
     """The task statement's recipe until 99.4%, then the speedrun for every seed; writes the JSON."""
     baseline = None if args.skip_baseline else run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
-    recipe = toolbox.RECIPES[args.model]
+    recipe = toolbox.resolve(toolbox.RECIPES[args.model], device)
     train, test = our_tensors(args.data_dir, limit=args.limit_train, device=device)
     # Warm-up (excluded, reported): first calls allocate memory, pick kernels and, with --compile,
     # compile every shape the runs meet (its last batch is as short as the training set's).
@@ -191,7 +191,7 @@ def profile(args, device: torch.device) -> dict:
     unprofiled), then one test of the 10k test set; and this machine's peak, as torch's bf16 matmul reaches it."""
     from torch.profiler import ProfilerActivity, record_function
 
-    recipe = toolbox.RECIPES[args.model]
+    recipe = toolbox.resolve(toolbox.RECIPES[args.model], device)
     (images, labels), test = our_tensors(args.data_dir, limit=args.limit_train, device=device)
     utils.seed_everything(1)
     model = MODELS[args.model]().to(device).train()

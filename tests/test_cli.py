@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import runlog
+import toolbox
 import utils
 from conftest import DATA_DIR, ROOT
 from lab import report
@@ -107,6 +108,8 @@ def test_force_overwrites(tmp_path, mnist):
         (["--distill", "0.5", "--teacher", "no-such-model.pt"], "not a Net checkpoint"),
         (["--model", "nano", "--pool-after", "3"], "--pool-after"),
         (["--precision", "fp16"], "--precision"),
+        (["--whiten", "1", "--widths", "20,20,20,20,20"], "whiten needs an even first conv"),
+        (["--whiten", "2"], "--whiten"),
         (["--widths", "8,16"], "widths"),
         (["--model", "baseline", "--dropout", "0.1"], "do not apply"),
         (["--stages", "4,4/8,8"], "--stages"),
@@ -234,7 +237,9 @@ def test_the_gpu_script_runs_its_checks_in_smoke_mode_on_a_cpu(tmp_path):
     done = subprocess.run(["bash", "lab/gpu.sh", "--smoke"], capture_output=True, text=True, cwd=ROOT, env=env,
                           timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert strict_json(tmp_path / "speedrun.json")["recipe"]["model"] == "framed"
+    recipe = strict_json(tmp_path / "speedrun.json")["recipe"]
+    native = toolbox.native_bf16(torch.device("cpu"))
+    assert recipe["model"] == "framed" and recipe["precision"] == ("bf16" if native else "fp32")  # what ran
     assert len(strict_json(tmp_path / "net_seed1" / "history.json")["epochs"]) == 2
 
 

@@ -87,7 +87,7 @@ def test_muon_steps_the_conv_filters_and_sgd_the_rest(small_data):
 
 
 def test_a_toolbox_field_out_of_range_is_refused_naming_it():
-    with pytest.raises(ValueError, match="^precision must be one of fp32, bf16"):
+    with pytest.raises(ValueError, match="^precision must be one of fp32, bf16, auto"):
         toolbox.ToolRecipe(precision="fp16")
     with pytest.raises(ValueError, match="channels_last does not go with muon_lr"):
         toolbox.ToolRecipe(muon_lr=0.02, memory_format="channels_last")
@@ -108,3 +108,31 @@ def test_distillation_mixes_in_the_teachers_softened_outputs(small_data):
     with torch.no_grad():  # the student as its own teacher: the divergence is zero, the loss is half the labels'
         mixed, logits = toolbox.batch_loss(model, x, y, recipe, torch.Generator().manual_seed(0), teacher=model)
     assert mixed.item() == pytest.approx(0.5 * F.cross_entropy(logits, y).item(), rel=1e-5)
+
+
+def test_whitening_fixes_conv1_to_decorrelated_unit_variance_features_and_never_trains_it(small_data):
+    train, test = small_data
+    model = Net()
+    conv1 = model.features[0][0]
+    toolbox.fit(model, train, test, toolbox.ToolRecipe(epochs=1, batch_size=32, whiten=1, muon_lr=0.02),
+                progress=False, on_epoch=lambda *_: None)  # fmt: skip
+    fixed = conv1.weight.detach().clone()
+    fresh = Net()
+    toolbox.whiten_first_conv(fresh, train[0])
+    assert torch.equal(fixed, fresh.features[0][0].weight) and not conv1.weight.requires_grad  # never trained
+    half = len(fixed) // 2
+    assert torch.equal(fixed[half:], -fixed[:half])  # +/- pairs: ReLU keeps both signs of a component
+    with torch.no_grad():
+        features = conv1(utils.normalize(train[0][:2000]))[:, :half]
+    covariance = features.transpose(0, 1).flatten(1).cov()
+    assert torch.allclose(covariance, torch.eye(half), atol=0.02)  # white: unit variance, no correlation
+
+
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_native_bf16():
+    flags = next((line.split() for line in open("/proc/cpuinfo") if line.startswith("flags")), None)
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo flags to compare with")
+    native = "avx512_bf16" in flags or "amx_tile" in flags
+    resolved = toolbox.resolve(toolbox.ToolRecipe(precision="auto"), torch.device("cpu"))
+    assert resolved.precision == ("bf16" if native else "fp32")
+    assert toolbox.resolve(toolbox.ToolRecipe(precision="bf16"), torch.device("cpu")).precision == "bf16"
