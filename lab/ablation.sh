@@ -43,6 +43,8 @@ declare -A ROWS=(
   # first), fewer Newton-Schulz steps for Muon, and the channels-last layout.
   [micro_distill0.5]="--model micro --distill 0.5 --teacher runs/ablation/arch_net/seed1/model.pt"
   [nano_distill0.5]="--model nano --distill 0.5 --teacher runs/ablation/arch_net/seed1/model.pt"
+  # Hinton et al. found temperatures of 2.5-4 best for small students, and a low weight on the hard labels.
+  [micro_distill0.9_t3]="--model micro --distill 0.9 --temperature 3 --teacher runs/ablation/arch_net/seed1/model.pt"
   [framed_muon0.02_ep4_ns3]="--model framed --epochs 4 --muon-lr 0.02 --ns-steps 3"
   [base_ep5_channels_last]="--epochs 5 --memory-format channels_last"
   # On a CPU without native bf16 (fp32), the speedrun's recipe against less work at full resolution, where
