@@ -37,7 +37,6 @@ class ToolRecipe(utils.Recipe):
     memory_format: str = knob("contiguous", "the model's and its input's layout in memory",
                               choices=("contiguous", "channels_last"))
     whiten: int = knob(0, "1: conv1's filters fixed to +/- the training patches' principal components", high=2)
-    # bf16: bfloat16 autocast; fast where the CPU has native bf16 (AVX-512 BF16, AMX), emulated elsewhere.
     precision: str = knob("fp32", "fp32, bf16 autocast, or auto: bf16 where the device runs it natively",
                           choices=("fp32", "bf16", "auto"))  # fmt: skip
 
