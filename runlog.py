@@ -24,18 +24,33 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_SEEDS = 1000  # more seeds than anyone runs here: a typo, not a plan (and no list of 2**32 seeds in memory)
+
+
 def parse_seeds(text: str) -> list[int]:
-    """argparse type: '1-5' or '1,3,7' or '2' -> seeds NumPy accepts (0 to 2**32 - 1)."""
+    """argparse type: '1-5' or '1,3,7' or '2' -> seeds NumPy accepts (0 to 2**32 - 1), at most MAX_SEEDS."""
     try:
         low, _, high = text.partition("-")
-        seeds = list(range(int(low), int(high) + 1)) if high else [int(v) for v in text.split(",")]
+        bounds = (int(low), int(high)) if high else None
+        seeds = [] if bounds else [int(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds look like 1-5 or 1,2,3, not {text!r}") from None
-    if high and int(high) < int(low):
+    if bounds and bounds[1] < bounds[0]:
         raise argparse.ArgumentTypeError(f"the range {text!r} is reversed: write {high}-{low}")
-    if not seeds or not all(0 <= s < 2**32 for s in seeds):
+    if bounds and bounds[1] - bounds[0] >= MAX_SEEDS or len(seeds) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_SEEDS} seeds in one command")
+    seeds = seeds or list(range(bounds[0], bounds[1] + 1))
+    if not all(0 <= s < 2**32 for s in seeds):
         raise argparse.ArgumentTypeError(f"seeds must be between 0 and {2**32 - 1}, got {text!r}")
     return seeds
+
+
+def one_seed(text: str) -> int:
+    """argparse type: one seed, as parse_seeds checks it."""
+    seeds = parse_seeds(text)
+    if len(seeds) > 1:
+        raise argparse.ArgumentTypeError(f"one seed, not {text!r} (--seeds takes several)")
+    return seeds[0]
 
 
 def check_writable(path: Path) -> str | None:
@@ -115,5 +130,10 @@ def environment(device: torch.device) -> dict:
     instruction set torch's kernels use (AVX2, AVX512): two CPUs of one model name can differ in it."""
     capability = torch.backends.cpu.get_cpu_capability()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {capability}"
-    return {"device": str(device), "device_name": name, "cpu": cpu_name(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}  # fmt: skip
+    return {
+        "device": str(device),
+        "device_name": name,
+        "cpu": cpu_name(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }

@@ -5,10 +5,10 @@ python train.py --model lite --seeds 1-5     # a seed sweep -> runs/lite_seed{1.
 python train.py --val-split 10000            # tune on the last 10k training images, not test
 python train.py --model micro --widths 4,8,8,12,12 --dropout 0.02   # a variant, no code edits
 
-Every recipe flag (--lr, --batch-size, ...) is a field of utils.Recipe or of toolbox.ToolRecipe (the speed
-toolbox's switches, off by default); its default is the model's recipe in toolbox.RECIPES. A run never
-overwrites an earlier one: a non-empty run folder is refused unless --force. Every input is checked before
-data is loaded or a folder is made.
+Every recipe flag (--lr, --batch-size, ...) is a field of utils.Recipe or of toolbox.ToolRecipe (Muon and
+bf16, off by default), which checks its own value; its default is the model's recipe in toolbox.RECIPES. A run
+never overwrites an earlier one: a non-empty run folder is refused unless --force. Every input is checked
+before data is loaded or a folder is made.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import runlog
@@ -32,36 +31,29 @@ import toolbox
 import utils
 from mnist_data import MNISTDataError
 from model import MODELS, BaselineNet, GapNet, StageNet
-from runlog import parse_seeds, positive_int
+from runlog import one_seed, parse_seeds, positive_int
 
 ROOT = Path(__file__).resolve().parent
 TRAIN_IMAGES = 60_000
 
 
-def int_list(text: str, sep: str = ",") -> tuple[int, ...]:
-    """'4,8,8' -> (4, 8, 8), every value >= 1."""
-    values = tuple(int(v) for v in text.split(sep))
-    if min(values) < 1:
-        raise ValueError
-    return values
+def stages(text: str) -> tuple[tuple[int, ...], ...]:
+    """argparse type: '6,10/12,16/16,20' -> the positive conv widths of each stage (one stage: a GapNet's widths)."""
+    try:
+        groups = tuple(tuple(int(v) for v in group.split(",")) for group in text.split("/"))
+    except ValueError:
+        groups = ((0,),)
+    if min(map(min, groups)) < 1:
+        raise argparse.ArgumentTypeError(f"positive channel counts like 8,16,20,24,24 or 6,10/12,16, not {text!r}")
+    return groups
 
 
 def widths(text: str) -> tuple[int, ...]:
     """argparse type: '4,8,8,10,10' -> the channel counts of a GapNet."""
-    try:
-        return int_list(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"widths are positive channel counts like 8,16,20,24,24, not {text!r}"
-        ) from None
-
-
-def stages(text: str) -> tuple[tuple[int, ...], ...]:
-    """argparse type: '6,10/12,16/16,20' -> the conv widths of each stage of a StageNet."""
-    try:
-        return tuple(int_list(group) for group in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"stages are positive widths like 6,10/12,16/16,20, not {text!r}") from None
+    groups = stages(text)
+    if len(groups) > 1:
+        raise argparse.ArgumentTypeError(f"widths are one group of channel counts like 8,16,20,24,24, not {text!r}")
+    return groups[0]
 
 
 def recipe_flags(p: argparse.ArgumentParser) -> None:
@@ -69,12 +61,8 @@ def recipe_flags(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("recipe (default: the model's recipe in toolbox.RECIPES)")
     for f in fields(toolbox.ToolRecipe):
         kind = {"int": int, "float": float}.get(f.type, str)
-        group.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=kind,
-            choices=f.metadata["choices"],
-            help=f"{f.metadata['help']} (Net: {f.default})",
-        )
+        flag, help = "--" + f.name.replace("_", "-"), f"{f.metadata['help']} (Net: {f.default})"
+        group.add_argument(flag, type=kind, choices=f.metadata["choices"], help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,49 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-after", type=positive_int, help="the GapNets: the max-pool after conv N (default 2)")
     p.add_argument("--stages", type=stages, help="nano: widths per stage, e.g. 6,10/12,16/16,20")
     p.add_argument("--dropout", type=float, help="dropout p in [0, 1) (default: the model's)")
-    p.add_argument("--seed", type=parse_seeds, default=[1], help="random seed (default: 1)")
+    p.add_argument("--seed", type=one_seed, help="random seed (default: 1)")
     p.add_argument("--seeds", type=parse_seeds, help="several seeds, e.g. 1-5: also writes a summary JSON")
     recipe_flags(p)
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
     p.add_argument("--data-dir", default="data", help="where MNIST/raw lives or is put (default: data)")
-    p.add_argument(
-        "--out",
-        default="runs/{model}_seed{seed}",
-        help="run folder; {model} and {seed} are filled in (default: %(default)s)",
-    )
+    p.add_argument("--out", default="runs/{model}_seed{seed}", help="run folder, {model} and {seed} filled in")
     p.add_argument("--force", action="store_true", help="write into run folders that already hold files")
     p.add_argument("--limit-train", type=positive_int, help="train on the first N training images only (smoke tests)")
-    p.add_argument(
-        "--val-split",
-        type=positive_int,
-        metavar="N",
-        help="hold out the last N training images and evaluate on them instead of the test set (tuning)",
-    )
+    p.add_argument("--val-split", type=positive_int, metavar="N", help="evaluate on the last N training images")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="deterministic CUDA kernels: a seed then repeats a GPU run exactly (CPU runs always repeat)",
-    )
+    p.add_argument("--deterministic", action="store_true", help="deterministic CUDA kernels (CPU runs always repeat)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
-    p.add_argument("--teacher", type=Path, metavar="MODEL_PT",
-                   help="with --distill: a Net checkpoint (model.pt) whose softened outputs the loss mixes in")
     p.add_argument("--tta", action="store_true", help="also record the final model's accuracy with test-time shifts")
     return p
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; an unavailable explicit choice raises ValueError."""
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-    }
-    if name == "auto":
-        name = next(n for n in ("cuda", "mps", "cpu") if available[n])
-    if not available[name]:
-        raise ValueError(f"--device {name} was asked for, but this torch build/machine has no {name.upper()}")
-    return torch.device(name)
 
 
 def run_folder(args, seed: int) -> Path:
@@ -184,9 +143,7 @@ def model_problem(args) -> str | None:
     try:
         model = build_model(args)
         model.eval()(torch.zeros(1, 1, 28, 28))
-        if args.whiten:
-            toolbox.whitening_conv(model)
-    except (ValueError, RuntimeError) as err:  # a bad dropout, a map that shrinks below 1x1, a conv1 to whiten
+    except (ValueError, RuntimeError) as err:  # a bad dropout, a map that shrinks below 1x1
         return f"--model {args.model}: {str(err).splitlines()[0]}"
     return None
 
@@ -220,19 +177,6 @@ def all_finite(model: torch.nn.Module) -> bool:
     return all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
 
 
-def load_teacher(path: Path | None, device: torch.device) -> torch.nn.Module | None:
-    """The --teacher checkpoint as a Net; ValueError naming the file if it is not one."""
-    if path is None:
-        return None
-    teacher = MODELS["net"]()
-    try:
-        teacher.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as err:  # missing, truncated, another network
-        why = f"{type(err).__name__}: {str(err).splitlines()[0]}"
-        raise ValueError(f"--teacher {path}: not a Net checkpoint ({why})") from None
-    return teacher.to(device)
-
-
 def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.device, command: str) -> dict:
     """Train one seed, writing train.log, model.pt and history.json after every epoch."""
     out = run_folder(args, seed)  # main() made it, before loading data
@@ -254,7 +198,6 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
         "train_images": len(train_data[1]),
         "eval_set": eval_set,
         "recipe": asdict(recipe),
-        "teacher": str(args.teacher) if args.teacher else None,
         "epochs": [],
     }
     with (out / "train.log").open("w") as log_file:
@@ -264,14 +207,14 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
             log_file.write(line + "\n")
             log_file.flush()
 
-        def on_epoch(record: dict, scored: torch.nn.Module) -> None:
+        def on_epoch(record: dict) -> None:
             if not all_finite(model):  # a finite loss can still leave inf in BatchNorm's running variance
                 raise utils.NonFiniteLossError(
                     f"epoch {record['epoch']} left non-finite weights or BatchNorm "
                     f"statistics: lower the learning rate (peak {recipe.lr:g})"
                 )
             # Weights first, history last: the history never names an epoch whose weights are not on disk.
-            runlog.save_model(out / "model.pt", scored)  # the weights the record scored (the average, with --ema)
+            runlog.save_model(out / "model.pt", model)
             result["epochs"].append(record)
             runlog.save_json(out / "history.json", result)
             log(utils.format_epoch(record, eval_set.split()[0]))
@@ -283,7 +226,7 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
             f"{result['train_images']:,} training images | evaluating on {eval_set}"
         )
         try:
-            toolbox.fit(model, train_data, eval_data, recipe, seed, not args.no_progress, on_epoch, args.teacher_model)
+            utils.fit(model, train_data, eval_data, recipe, seed, not args.no_progress, on_epoch)
         except KeyboardInterrupt:
             log(f"interrupted after {len(result['epochs'])} epochs; kept what was written in {out}/")
             raise
@@ -304,25 +247,6 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
     return result
 
 
-def summarize_runs(runs: list[dict]) -> dict:
-    """Mean, std and worst cases of final test accuracy over several seeds' histories."""
-    finals = np.array([r["epochs"][-1]["test_acc"] for r in runs])
-    last3 = [min(e["test_acc"] for e in r["epochs"][-3:]) for r in runs]
-    first = [utils.first_epoch_at(r["epochs"]) for r in runs]
-    reached = [f for f in first if f is not None]
-    return {
-        "seeds": [r["seed"] for r in runs],
-        "final_mean": round(float(finals.mean()), 3),
-        "final_std": round(float(finals.std(ddof=1)) if len(finals) > 1 else 0.0, 3),
-        "final_min": round(float(finals.min()), 3),
-        "final_max": round(float(finals.max()), 3),
-        "last3_min": round(float(min(last3)), 3),
-        "first_epoch_99_4": first,
-        "first_epoch_99_4_mean": round(float(np.mean(reached)), 2) if reached else None,
-        "seconds_per_epoch": round(float(np.mean([e["seconds"] for r in runs for e in r["epochs"]])), 2),
-    }
-
-
 def sweep_summary(runs: list[dict], command: str) -> dict:
     """The seed-sweep JSON: the runs, their summary, and the command that made it."""
     return {
@@ -330,7 +254,7 @@ def sweep_summary(runs: list[dict], command: str) -> dict:
         "model": runs[0]["model"],
         "params": runs[0]["params"],
         "runs": runs,
-        "summary": summarize_runs(runs),
+        "summary": utils.summarize_runs(runs),
     }
 
 
@@ -341,32 +265,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = shlex.join(["python", "train.py", *argv])
     overrides = {f.name: getattr(args, f.name) for f in fields(toolbox.ToolRecipe) if getattr(args, f.name) is not None}
-    for name, value in overrides.items():  # one flag at a time, so that the error names it
-        try:
-            replace(toolbox.ToolRecipe(), **{name: value})
-        except ValueError as err:
-            parser.error(f"--{name.replace('_', '-')}: {err}")
     try:
-        recipe = replace(toolbox.RECIPES[args.model], **overrides)
-    except ValueError as err:  # fields fine one by one, not together
-        parser.error(str(err))
+        recipe = replace(toolbox.RECIPES[args.model], **overrides)  # the recipe checks each value
+    except ValueError as err:  # its message starts with the field's name
+        parser.error(f"--{str(err).split()[0].replace('_', '-')}: {err}")
     try:
-        device = pick_device(args.device)
+        device = utils.pick_device(args.device)
     except ValueError as err:
         parser.error(str(err))
     recipe = toolbox.resolve(recipe, device)
     if args.val_split is not None and args.val_split >= TRAIN_IMAGES:
         parser.error(f"--val-split {args.val_split} leaves none of MNIST's {TRAIN_IMAGES:,} training images")
-    seeds = args.seeds or args.seed
-    if args.seeds is None and len(args.seed) > 1:
-        parser.error("--seed takes one seed; use --seeds for several")
+    if args.seeds and args.seed is not None:
+        parser.error("--seed and --seeds: give one of them")
+    seeds = args.seeds or [1 if args.seed is None else args.seed]
     problem = model_problem(args) or output_problem(args, seeds)
-    if bool(recipe.distill) != (args.teacher is not None):
-        problem = problem or "--distill and --teacher go together: a weight for the teacher, and the teacher"
-    try:
-        args.teacher_model = load_teacher(args.teacher, device)
-    except ValueError as err:
-        problem = problem or str(err)
     if problem:
         parser.error(problem)
     for seed in seeds:  # made now, so an unusable --out is one line before anything is loaded

@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
-# Validation rows: the toolbox one tool at a time (SpeedNet with the speedrun recipe, the small rungs with
-# their own), and the architecture's story. Every run goes through train.py, whose sweep JSON records the
-# command, machine and every epoch; that JSON is the row's result: results/ablation/NAME.json. The run
-# folders (checkpoints, logs) stay in runs/ablation/, which git ignores.
+# Validation rows: SpeedNet with the speedrun recipe and one lever at a time, the small rungs with their own
+# recipes, and the architecture's story. Every run goes through train.py, whose sweep JSON records the command,
+# machine and every epoch; that JSON is the row's result: results/ablation/NAME.json. The run folders
+# (checkpoints, logs) stay in runs/ablation/, which git ignores. Rows of tools that did not pay left with their
+# code (docs/speed.md says which); their results stay in results/ablation/, each with its command and commit.
 # Usage: bash lab/ablation.sh ROW...   (or: bash lab/ablation.sh --all)
 # Each row: NAME then train.py flags on top of `--model speedrun --val-split 10000 --seeds 1-3 --tta`
-# (a row's --model replaces speedrun, and its recipe is that model's in utils.RECIPES).
+# (a row's --model replaces speedrun, and its recipe is that model's in toolbox.RECIPES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A ROWS=(
   [base_ep8]="--epochs 8"
   [base_ep5]="--epochs 5"
-  [smooth0.1_ep5]="--epochs 5 --label-smoothing 0.1"
-  [ema0.99_ep5]="--epochs 5 --ema 0.99"
-  [bnmom0.3_ep5]="--epochs 5 --bn-momentum 0.3"
-  [crop2_noaffine_ep5]="--epochs 5 --crop 2 --rotate 0 --shift 0 --scale 0"
   [muon0.02_ep5]="--epochs 5 --muon-lr 0.02"
   [muon0.05_ep5]="--epochs 5 --muon-lr 0.05"
   [framed_ep8]="--model framed --epochs 8"
@@ -39,19 +36,10 @@ declare -A ROWS=(
   [arch_w16_pool3]="--model net --widths 16,16,16,16,16 --pool-after 3 --seeds 1"
   [arch_w20_pool2]="--model net --widths 20,20,20,20,20 --seeds 1"
   [arch_net]="--model net --seeds 1"
-  # Closer to the limit: distillation from arch_net's Net (trained on the first 50,000 images only: run arch_net
-  # first), fewer Newton-Schulz steps for Muon, and the channels-last layout.
-  [micro_distill0.5]="--model micro --distill 0.5 --teacher runs/ablation/arch_net/seed1/model.pt"
-  [nano_distill0.5]="--model nano --distill 0.5 --teacher runs/ablation/arch_net/seed1/model.pt"
-  # Hinton et al. found temperatures of 2.5-4 best for small students, and a low weight on the hard labels.
-  [micro_distill0.9_t3]="--model micro --distill 0.9 --temperature 3 --teacher runs/ablation/arch_net/seed1/model.pt"
-  [framed_muon0.02_ep4_ns3]="--model framed --epochs 4 --muon-lr 0.02 --ns-steps 3"
-  [base_ep5_channels_last]="--epochs 5 --memory-format channels_last"
   # On a CPU without native bf16 (fp32), the speedrun's recipe against less work at full resolution, where
-  # the profile puts the time (the pool after conv1), and against a fixed whitening first layer.
+  # the profile puts the time (the pool after conv1).
   [framed_ep4_fp32]="--model framed --precision fp32"
   [framed_ep4_fp32_pool1]="--model framed --precision fp32 --pool-after 1"
-  [framed_ep4_fp32_whiten]="--model framed --precision fp32 --whiten 1"
   [framed_ep4_fp32_pool1_ep5]="--model framed --precision fp32 --pool-after 1 --epochs 5"
   [framed_ep4_bf16]="--model framed --precision bf16 --seeds 1"  # emulated where the CPU has no native bf16
   # Under the rule of docs/speed.md (ten seeds): the speedrun's recipe with more epochs.
@@ -62,11 +50,16 @@ if [[ $# -eq 0 ]]; then
   exit 2
 fi
 [[ "$*" == "--all" ]] && set -- "${!ROWS[@]}"
+declare -A seen=()
 for name in "$@"; do  # every name is checked before any row trains
   if [[ -z "$name" || ! -v "ROWS[$name]" ]]; then
     echo "error: no row named '$name' in lab/ablation.sh (rows: ${!ROWS[*]})" >&2
     exit 2
+  elif [[ -v "seen[$name]" ]]; then
+    echo "error: row '$name' is named twice" >&2
+    exit 2
   fi
+  seen[$name]=1
 done
 mkdir -p results/ablation
 for name in "$@"; do

@@ -1,7 +1,8 @@
 """The speedrun: the task statement's recipe until it first reaches 99.4%, then a speed-first network with its
 recipe in toolbox.RECIPES over ten seeds, in one process on the same machine and data.
 
-    python -m lab.benchmark --speedrun [--model framed|speedrun] [--seeds 1-10] [--compile] [--device cuda]
+    python -m lab.benchmark --speedrun [--model framed|speedrun] [--seeds 1-10] [--device cuda]
+    python -m lab.benchmark --profile STEPS
 
 An output file that exists is refused unless --force, and one that could not be written is refused
 before the run: no benchmark overwrites a committed result or loses a finished one.
@@ -18,9 +19,7 @@ if not __package__:  # `python lab/benchmark.py` cannot import the project's mod
     sys.exit("run it from the repository root as: python -m lab.benchmark --speedrun [...]")
 
 import argparse
-import itertools
 import json
-import math
 import os
 import shlex
 import time
@@ -38,8 +37,7 @@ import toolbox
 import utils
 from mnist_data import MNISTDataError, prepare_mnist
 from model import MODELS, BaselineNet
-from runlog import parse_seeds, positive_int
-from train import pick_device
+from runlog import one_seed, parse_seeds, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = utils.TARGET
@@ -87,12 +85,6 @@ def run_baseline(data_dir: str, max_epochs: int, seed: int) -> list[dict]:
     return epochs
 
 
-def our_tensors(data_dir: str, limit: int | None = None, device: torch.device | str = "cpu") -> tuple[tuple, tuple]:
-    """MNIST train (first `limit` images) and test sets as tensors, as train.py holds them."""
-    train_set, test_set = utils.get_mnist(data_dir)
-    return utils.dataset_tensors(train_set, device, limit=limit), utils.dataset_tensors(test_set, device)
-
-
 # ----------------------------------------------------------------------------------------------
 # Speedrun: a speed-first network (--model) with its recipe in toolbox.RECIPES, timed over seeds.
 
@@ -117,22 +109,17 @@ def forward_macs(model: nn.Module) -> int:
     return macs
 
 
-def speedrun_once(model_name: str, train: tuple, test: tuple, recipe: toolbox.ToolRecipe, seed: int, compile_: bool):
-    """One speedrun: training, then one test at the end, wall-clock timed (the device synchronised)."""
+def speedrun_once(model_name: str, train: tuple, test: tuple, recipe: toolbox.ToolRecipe, seed: int) -> dict:
+    """One speedrun: `utils.fit`'s training, then one test at the end, wall-clock timed (the device synchronised)."""
     device = train[1].device
     utils.seed_everything(seed)
     model = MODELS[model_name]().to(device)
-    if compile_:  # the compiled code is cached by the network's class: only the warm-up compiles
-        model = torch.compile(model)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    steps = recipe.epochs * math.ceil(len(train[1]) / recipe.batch_size) + 1
-    optimizer, scheduler = toolbox.make_optimizer(model, recipe, steps)
-    for epoch in range(1, recipe.epochs + 1):
-        toolbox.train(model, *train, optimizer, scheduler, recipe, generator, epoch, progress=False)
-    _, correct = toolbox.test(model, *test, recipe)  # ends in .item(): the device is done
+    utils.fit(model, train, None, recipe, seed, progress=False)  # trains only: the test comes once, below
+    with recipe.autocast(device):
+        _, correct = utils.test(model, *test)  # ends in .item(): the device is done
     seconds = time.perf_counter() - start
     return {"seed": seed, "test_acc": round(100 * correct / len(test[1]), 3), "seconds": round(seconds, 3)}
 
@@ -141,15 +128,15 @@ def speedrun(args, device: torch.device) -> dict:
     """The task statement's recipe until 99.4%, then the speedrun for every seed; writes the JSON."""
     baseline = None if args.skip_baseline else run_baseline(args.data_dir, args.max_baseline_epochs, args.seed)
     recipe = toolbox.resolve(toolbox.RECIPES[args.model], device)
-    train, test = our_tensors(args.data_dir, limit=args.limit_train, device=device)
-    # Warm-up (excluded, reported): first calls allocate memory, pick kernels and, with --compile,
-    # compile every shape the runs meet (its last batch is as short as the training set's).
+    train, test = utils.load_mnist(device, args.data_dir, limit=args.limit_train)
+    # Warm-up (excluded, reported): first calls allocate memory and pick kernels for every shape the runs meet
+    # (its last batch is as short as the training set's).
     n = min(4096 + len(train[1]) % recipe.batch_size, len(train[1]))
-    warm = speedrun_once(args.model, (train[0][:n], train[1][:n]), test, replace(recipe, epochs=1), 0, args.compile)
+    warm = speedrun_once(args.model, (train[0][:n], train[1][:n]), test, replace(recipe, epochs=1), 0)
     print(f"warm-up (1 epoch on {n:,} images, excluded): {warm['seconds']:.2f} s", flush=True)
     runs = []
     for seed in args.seeds:
-        runs.append(speedrun_once(args.model, train, test, recipe, seed, args.compile))
+        runs.append(speedrun_once(args.model, train, test, recipe, seed))
         print(f"speedrun seed {seed:2d} | test acc {runs[-1]['test_acc']:6.2f}% | {runs[-1]['seconds']:6.2f} s")
     accs, secs = [r["test_acc"] for r in runs], [r["seconds"] for r in runs]
     model = MODELS[args.model]()
@@ -173,74 +160,75 @@ def speedrun(args, device: torch.device) -> dict:
     result = {
         "command": shlex.join(["python", "-m", "lab.benchmark", *sys.argv[1:]]),
         "machine": machine(device),
-        "recipe": {"model": args.model, **asdict(recipe), "compile": args.compile},
+        "recipe": {"model": args.model, **asdict(recipe)},
         "baseline": baseline,
         "runs": runs,
         "summary": summary,
     }
     save(args.out, result)
-    print(f"speedrun: mean {summary['final_mean']:.2f}% (min {summary['final_min']:.2f}%) in {mean_seconds:.2f} s "
-          f"over {len(runs)} seeds -> {args.out}")  # fmt: skip
+    print(
+        f"speedrun: mean {summary['final_mean']:.2f}% (min {summary['final_min']:.2f}%) in {mean_seconds:.2f} s "
+        f"over {len(runs)} seeds -> {args.out}"
+    )
     if baseline:
         print(f"task statement's recipe to 99.4%: {summary['baseline_time_to_99_4']} s | ratio {summary['ratio']}x")
     return result
 
 
 def profile(args, device: torch.device) -> dict:
-    """Where the speedrun's time goes: torch.profiler over --profile training steps of its recipe (after as many
-    unprofiled), then one test of the 10k test set; and this machine's peak, as torch's bf16 matmul reaches it."""
+    """Where the speedrun's time goes: torch.profiler over `utils.train`, the timed code itself, on --profile steps
+    of its recipe (after as many unprofiled), then one test of the 10k test set; the parts are the profiler's own
+    labels (autograd's backward nodes, the optimizers' steps, the augmentation's two operations). And this
+    machine's peak, as a matmul in the recipe's precision reaches it."""
     from torch.profiler import ProfilerActivity, record_function
 
     recipe = toolbox.resolve(toolbox.RECIPES[args.model], device)
-    (images, labels), test = our_tensors(args.data_dir, limit=args.limit_train, device=device)
+    (images, labels), test = utils.load_mnist(device, args.data_dir, limit=args.limit_train)
+    n = min(args.profile * recipe.batch_size, len(labels))
     utils.seed_everything(1)
-    model = MODELS[args.model]().to(device).train()
-    optimizer, scheduler = toolbox.make_optimizer(model, recipe, 2 * args.profile + 1)
+    model = MODELS[args.model]().to(device)
+    optimizer, scheduler = recipe.optimizer(model, 2 * args.profile + 1)
     generator = torch.Generator(device=device).manual_seed(1)
-    epochs = (utils.train_batches(images, labels, recipe.batch_size, generator) for _ in range(2 * args.profile))
-    batches = itertools.chain.from_iterable(epochs)
-
-    def step() -> None:
-        x, y = next(batches)
-        with record_function("augment"):
-            x = utils.normalize(utils.augment(x.float().div_(255), recipe, generator))
-        with record_function("forward"), toolbox.autocast(device, recipe):
-            loss = F.cross_entropy(model(x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        with record_function("backward"):
-            loss.backward()
-        with record_function("optimizer"):  # SGD, and Muon in its step hook
-            optimizer.step()
-            scheduler.step()
-
-    for _ in range(args.profile):  # warm-up: allocations, kernel choice
-        step()
+    epoch = (model, images[:n], labels[:n], optimizer, scheduler, recipe, generator)
+    utils.train(*epoch, progress=False)  # warm-up: allocations, kernel choice
     with torch.profiler.profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        for _ in range(args.profile):
-            step()
-        with record_function("evaluation"):
-            toolbox.test(model, *test, recipe)
-    events = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages()}
-    parts = {k: events.get(k, 0.0) for k in ("augment", "forward", "backward", "optimizer", "evaluation")}
-    parts["of which Muon"] = events.get("Optimizer.step#Muon.step", 0.0)
+        with record_function("training"):
+            utils.train(*epoch, progress=False)
+        with record_function("evaluation"), recipe.autocast(device):
+            utils.test(model, *test)
+    averages = prof.key_averages()
+    total = {e.key: e.cpu_time_total / 1e6 for e in averages}
+
+    def among(*prefixes: str) -> float:
+        return sum(seconds for key, seconds in total.items() if key.startswith(prefixes))
+
+    parts = {
+        "augment": among("aten::affine_grid_generator", "aten::grid_sampler_2d"),
+        "backward": among("autograd::engine::evaluate_function"),
+        "optimizer": among("Optimizer.step#SGD.step"),
+    }
+    parts = {"forward and the rest": total["training"] - sum(parts.values()), **parts}
+    parts |= {"evaluation": total["evaluation"], "of which Muon": among("Optimizer.step#Muon.step")}
     ops = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)[:12]
-    n = 512  # the peak: a bf16 (or fp32) matmul of n x n matrices, as the recipe's precision would run it
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16 if recipe.precision == "bf16" else torch.float32)
+    size = 512  # the peak: a bf16 (or fp32) matmul of n x n matrices, as the recipe's precision would run it
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16 if recipe.precision == "bf16" else torch.float32)
     start = time.perf_counter()
     for _ in range(200):
         a @ a
-    peak = 200 * n**3 / (time.perf_counter() - start)
-    images_seen, train_seconds = args.profile * recipe.batch_size, parts["forward"] + parts["backward"]
+    peak = 200 * size**3 / (time.perf_counter() - start)
+    train_seconds = total["training"] - parts["augment"] - parts["optimizer"]
     result = {
         "command": shlex.join(["python", "-m", "lab.benchmark", *sys.argv[1:]]),
         "machine": machine(device),
         "recipe": {"model": args.model, **asdict(recipe)},
         "steps": args.profile,
         "parts_seconds": {k: round(v, 3) for k, v in parts.items()},
-        "top_ops": [{"op": e.key, "shapes": str(e.input_shapes)[:120], "self_s": round(e.self_cpu_time_total / 1e6, 3)}
-                    for e in ops],  # fmt: skip
+        "top_ops": [
+            {"op": e.key, "shapes": str(e.input_shapes)[:120], "self_s": round(e.self_cpu_time_total / 1e6, 3)}
+            for e in ops
+        ],
         # a training step: the forward pass's multiply-adds, and about twice as many in the backward pass
-        "training_macs_per_second": round(3 * forward_macs(model.cpu()) * images_seen / train_seconds),
+        "training_macs_per_second": round(3 * forward_macs(model.cpu()) * n / train_seconds),
         "peak_macs_per_second": round(peak),
     }
     save(args.out, result)
@@ -278,28 +266,27 @@ def output_problem(path: Path, force: bool) -> str | None:
 
 
 def main() -> None:
-    """Parse flags and run the side-by-side comparison or the speedrun."""
+    """Parse flags and run the speedrun or the profile."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--speedrun", action="store_true", help="the speedrun (the default mode)")
-    p.add_argument("--profile", type=positive_int, metavar="STEPS", help="profile STEPS steps instead -> --out")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--speedrun", action="store_true", help="the speedrun -> --out")
+    mode.add_argument("--profile", type=positive_int, metavar="STEPS", help="profile STEPS training steps -> --out")
     p.add_argument("--model", choices=["framed", "speedrun"], default="framed", help="the speedrun's network")
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-10"), help="speedrun seeds (default: 1-10)")
-    p.add_argument("--compile", action="store_true", help="speedrun with torch.compile (compiled in the warm-up)")
     p.add_argument("--skip-baseline", action="store_true", help="speedrun without the task statement's recipe")
     p.add_argument("--limit-train", type=positive_int, help="speedrun on the first N training images (a smoke run)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="speedrun device (default: cpu)")
     p.add_argument("--data-dir", default=str(ROOT / "data"))
-    p.add_argument("--seed", type=parse_seeds, default=[1], help="seed of the task statement's run (default: 1)")
+    p.add_argument("--seed", type=one_seed, default=1, help="seed of the task statement's run (default: 1)")
     p.add_argument("--max-baseline-epochs", type=positive_int, default=19)
     p.add_argument("--out", help="output JSON (default: results/speedrun.json)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args()
-    args.seed = args.seed[0]
     default = ROOT / "results" / ("profile.json" if args.profile else "speedrun.json")
     args.out = default if args.out is None else Path(args.out) if args.out.strip() else args.out
     problem = output_problem(args.out, args.force)
     try:
-        device = pick_device(args.device)
+        device = utils.pick_device(args.device)
     except ValueError as err:
         problem = problem or str(err)
     if problem:
@@ -310,6 +297,7 @@ def main() -> None:
     except MNISTDataError as err:
         p.exit(2, f"error: {err}\n")
     profile(args, device) if args.profile else speedrun(args, device)
+
 
 if __name__ == "__main__":
     main()

@@ -27,8 +27,9 @@ def notebook(cells: int | None = None) -> nbformat.NotebookNode:
 
 def execute(nb: nbformat.NotebookNode, folder, allow_errors: bool = False) -> nbformat.NotebookNode:
     """Run it with nbclient in `folder`, in smoke mode, as a fresh kernel."""
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(folder)}})  # fmt: skip
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", allow_errors=allow_errors, resources={"metadata": {"path": str(folder)}}
+    )
     client.execute()
     return nb
 

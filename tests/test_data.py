@@ -137,10 +137,43 @@ def test_identity_augmentation_leaves_images_unchanged(small_data):
     assert moved.min() >= 0 and moved.max() <= 1
 
 
-def test_train_batches_cover_every_image_once(small_data):
+def blob_centres(recipe: utils.Recipe, offset: float, n: int = 2000) -> torch.Tensor:
+    """Where a Gaussian blob `offset` pixels right of the image centre lands after `augment`, for n draws:
+    (x, y) in pixels from the centre, found as the centroid of the warped image's intensity."""
+    grid = torch.arange(28.0) - 13.5  # pixel centres, from the image centre (affine_grid's origin)
+    blob = torch.exp(-((grid[None, :] - offset) ** 2 + grid[:, None] ** 2) / (2 * 1.5**2))
+    warped = utils.augment(blob.expand(n, 1, 28, 28), recipe, torch.Generator().manual_seed(0))[:, 0]
+    mass = warped.sum((1, 2))
+    return torch.stack([(warped * grid[None, :]).sum((1, 2)) / mass, (warped * grid[:, None]).sum((1, 2)) / mass], 1)
+
+
+def test_augment_shifts_by_up_to_the_recipes_pixels():
+    moved = blob_centres(utils.Recipe(rotate=0, shift=2.0, scale=0), offset=0).abs()
+    assert 1.95 < moved.max(0).values.min() and moved.max() < 2.01  # in x and in y, up to 2 pixels, no further
+
+
+def test_augment_rotates_by_up_to_the_recipes_degrees():
+    x, y = blob_centres(utils.Recipe(rotate=8.0, shift=0, scale=0), offset=9).T
+    degrees = torch.atan2(y, x).rad2deg().abs()
+    assert 7.9 < degrees.max() < 8.05 and torch.allclose(x.hypot(y), torch.tensor(9.0), atol=0.05)
+
+
+def test_augment_zooms_by_up_to_the_recipes_share():
+    x, y = blob_centres(utils.Recipe(rotate=0, shift=0, scale=0.1), offset=9).T
+    zoom = x.hypot(y) / 9
+    assert 0.895 < zoom.min() < 0.905 and 1.095 < zoom.max() < 1.105 and y.abs().max() < 0.01
+
+
+def test_train_batches_cover_every_image_once_with_its_own_label(small_data):
     (images, labels), _ = small_data
-    seen = torch.cat([y for _, y in utils.train_batches(images, labels, 300, torch.Generator().manual_seed(0))])
-    assert torch.equal(seen.sort().values, labels.sort().values)
+    index = {bytes(image.numpy()): i for i, image in enumerate(images)}
+    assert len(index) == len(images)  # 2,000 distinct images
+    seen = []
+    for x, y in utils.train_batches(images, labels, 300, torch.Generator().manual_seed(0)):
+        found = [index[bytes(image.numpy())] for image in x]
+        assert torch.equal(y, labels[found])  # each image beside its own label
+        seen += found
+    assert sorted(seen) == list(range(len(images))) and seen != sorted(seen)  # every image once, shuffled
 
 
 def test_a_wheel_path_that_is_no_file_is_one_clear_error(tmp_path):

@@ -54,9 +54,15 @@ def test_schedule_is_torchs_one_cycle_lr():
     recipe = utils.Recipe(lr=0.05, warmup=0.2)
     optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.05)
     one_cycle = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=0.05, total_steps=1001, pct_start=0.2, anneal_strategy="linear",
-        cycle_momentum=False, div_factor=10, final_div_factor=100,
-    )  # fmt: skip
+        optimizer,
+        max_lr=0.05,
+        total_steps=1001,
+        pct_start=0.2,
+        anneal_strategy="linear",
+        cycle_momentum=False,
+        div_factor=10,
+        final_div_factor=100,
+    )
     theirs = []
     for _ in range(1000):
         theirs.append(optimizer.param_groups[0]["lr"])
@@ -122,7 +128,15 @@ def test_same_seed_same_history_on_cpu(small_data):
 )  # fmt: skip
 def test_a_recipe_out_of_range_is_refused_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field} must be"):
-        toolbox.ToolRecipe(**{field: value})  # what train.py builds from its flags
+        utils.Recipe(**{field: value})  # the notebook's recipe checks itself, and so train.py's flags
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        toolbox.ToolRecipe(**{field: value})
+
+
+def test_a_recipe_of_the_wrong_type_is_refused():
+    for field, value in (("lr", "0.05"), ("epochs", True), ("rotate", None)):
+        with pytest.raises(ValueError, match=f"^{field} must be"):
+            utils.Recipe(**{field: value})
 
 
 def test_every_recipe_field_is_a_train_py_flag_with_its_help():
@@ -137,9 +151,7 @@ def test_summarize_runs_reports_worst_cases():
     def run(seed, accs):
         return {"seed": seed, "epochs": [{"epoch": i + 1, "test_acc": a, "seconds": 1.0} for i, a in enumerate(accs)]}
 
-    import train
-
-    summary = train.summarize_runs([run(1, [99.0, 99.41, 99.5, 99.6]), run(2, [99.4, 99.3, 99.45, 99.5])])
+    summary = utils.summarize_runs([run(1, [99.0, 99.41, 99.5, 99.6]), run(2, [99.4, 99.3, 99.45, 99.5])])
     assert summary["final_mean"] == 99.55 and summary["final_min"] == 99.5
     assert summary["last3_min"] == 99.3
     assert summary["first_epoch_99_4"] == [2, 1]
@@ -155,7 +167,7 @@ def test_confusion_matrix_counts_true_by_predicted():
 GOOD = [{"epoch": e, "test_acc": 99.5} for e in range(1, 20)]
 
 
-def met(model: nn.Module, history: list[dict]) -> dict[str, str]:
+def met(model: nn.Module, history: list[dict]) -> dict[str, bool]:
     return {row["requirement"].split()[0]: row["met"] for row in utils.assignment_checklist(model, history)}
 
 
@@ -167,8 +179,8 @@ def tiny(bn: bool = True, dropout: bool = True, gap: bool = True) -> nn.Module:
 
 
 def test_checklist_passes_net_and_the_tiny_net():
-    assert set(met(Net(), GOOD).values()) == {"yes"}
-    assert set(met(tiny(), GOOD).values()) == {"yes"}
+    assert set(met(Net(), GOOD).values()) == {True}
+    assert set(met(tiny(), GOOD).values()) == {True}
 
 
 @pytest.mark.parametrize(
@@ -185,7 +197,18 @@ def test_checklist_passes_net_and_the_tiny_net():
 )
 def test_checklist_reports_each_broken_requirement(model, history, requirement):
     rows = met(model, history)
-    assert sorted(k for k, v in rows.items() if v == "no") == sorted(requirement.split())  # those, and only those
+    assert sorted(k for k, v in rows.items() if not v) == sorted(requirement.split())  # those, and only those
+
+
+def test_only_rows_of_the_assignment_kind_decide_whatever_their_wording():
+    dip = GOOD[:-1] + [{"epoch": 19, "test_acc": 99.45}]
+    rows = utils.assignment_checklist(Net(), GOOD[:17] + [{"epoch": 18, "test_acc": 99.3}] + dip[18:])
+    project = [r for r in rows if r["kind"] == "project"]
+    assert len(project) == 1 and not project[0]["met"] and utils.assignment_met(rows)
+    project[0]["requirement"] = "a reworded bar"
+    assert utils.assignment_met(rows)
+    rows[0]["met"] = False  # parameters
+    assert not utils.assignment_met(rows)
 
 
 def test_the_check_fails_only_on_the_assignment_the_stability_row_is_shown_beside_it(capsys):
