@@ -487,3 +487,25 @@ def test_speedrun_counts_multiply_adds_of_each_layer():
     # FramedSpeedNet: the same layers on the central 24x24, so 22x22, 20x20, then 8x8, 6x6, 4x4, 4x4.
     framed = 8 * 9 * 484 + 16 * 72 * 400 + 20 * 144 * 64 + 24 * 180 * 36 + 24 * 216 * 16 * 2 + 10 * 24
     assert benchmark.forward_macs(MODELS["framed"](widths=(8, 16, 20, 24, 24))) == framed
+
+
+def test_imports_run_one_way_and_no_script_is_imported():
+    import ast
+
+    files = [*ROOT.glob("*.py"), *ROOT.glob("lab/*.py")]
+    names = {str(p.relative_to(ROOT).with_suffix("")).replace("/", "."): p for p in files}
+    graph = {}
+    for name, path in names.items():
+        nodes = list(ast.walk(ast.parse(path.read_text())))
+        found = {a.name for n in nodes if isinstance(n, ast.Import) for a in n.names}
+        found |= {n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module}
+        graph[name] = found & set(names) - {name}
+    assert not any("train" in deps for deps in graph.values()), graph  # train.py is a script, not a library
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            todo += [d for d in graph[todo.pop()] if d not in seen and not seen.add(d)]
+        return seen
+
+    assert [name for name in graph if name in reachable(name)] == [], graph  # no circle
