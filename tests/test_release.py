@@ -1,21 +1,42 @@
-"""The release check (lab/report.py) fails on what it guards: each test breaks a copy of results/."""
+"""The release check (lab/report.py) fails on what it guards: each test breaks a copy of the committed tree.
 
+The copy is git's HEAD, not the working copy: a student's own Run all rewrites the notebook and its figures
+there, and must leave these tests green (the working copy itself is `python -m lab.report --check`'s to judge).
+"""
+
+import io
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tarfile
 
+import nbformat
 import pytest
 
 from conftest import DATA_DIR, ROOT
 from lab import report
 
+TREE = ["README.md", "S6_assignment.ipynb", "docs", "images", "results"]  # what the release check reads
+
 
 @pytest.fixture
 def results(tmp_path, monkeypatch):
-    """A copy of results/ that the report and the checks read instead."""
-    copy = tmp_path / "results"
-    shutil.copytree(ROOT / "results", copy)
-    monkeypatch.setattr(report, "RESULTS", copy)
-    return copy
+    """results/ of a copy of the committed tree, whose pages, notebook and figures the checks read instead."""
+    archive = subprocess.run(["git", "archive", "HEAD", *TREE], cwd=ROOT, capture_output=True)
+    if archive.returncode == 0:
+        tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(tmp_path, filter="data")
+    else:  # not a git checkout (a downloaded archive): the files as they are
+        for name in TREE:
+            (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    (tmp_path / "data").symlink_to(DATA_DIR)  # the checkpoints' check reads MNIST beside results/
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "IMAGES", tmp_path / "images")
+    monkeypatch.setattr(report, "NOTEBOOK", tmp_path / "S6_assignment.ipynb")
+    pages = [tmp_path / "README.md", tmp_path / "results" / "README.md", *sorted((tmp_path / "docs").glob("*.md"))]
+    monkeypatch.setattr(report, "PAGES", pages)
+    return tmp_path / "results"
 
 
 def edit(path, change) -> None:
@@ -50,7 +71,6 @@ def test_a_file_nothing_reads_fails(results):
 
 
 def test_a_truncated_checkpoint_is_named(results):
-    (results.parent / "data").symlink_to(DATA_DIR)  # the check reads MNIST beside results/
     path = results / "net_seed1" / "model.pt"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(AssertionError, match=r"net_seed1/model.pt: unreadable"):
@@ -63,3 +83,30 @@ def test_prose_quoting_a_number_no_table_shows_fails(monkeypatch, tmp_path):
     monkeypatch.setattr(report, "PAGES", [page])
     with pytest.raises(AssertionError, match=r"\['12.5 s'\]"):
         report.check_prose_quotes_only_tables()
+
+
+def test_a_students_own_run_all_leaves_these_tests_green(tmp_path):
+    """A clone whose notebook was re-run on another machine (other epoch lines, other figures), uncommitted."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    nb = nbformat.read(clone / "S6_assignment.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    text = next(o for o in outputs if "epoch 19 |" in o.get("text", ""))
+    text["text"] = text["text"].replace("epoch 19 |", "epoch 19 | another CPU's numbers |")
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    figures[0]["data"]["image/png"], figures[1]["data"]["image/png"] = (
+        figures[1]["data"]["image/png"],
+        figures[0]["data"]["image/png"],
+    )
+    nbformat.write(nb, clone / "S6_assignment.ipynb")
+    env = {**os.environ, "MNIST_DATA_DIR": str(DATA_DIR)}
+    check = subprocess.run([sys.executable, "-m", "lab.report", "--check"], cwd=clone, capture_output=True, text=True)
+    assert check.returncode == 1 and "S6_assignment.ipynb" in check.stdout  # the working copy did change
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "tests/test_release.py", "-k", "not students_own"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
