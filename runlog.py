@@ -95,7 +95,7 @@ def save_model(path: Path, model: nn.Module) -> None:
     try:
         atomic_write(path, lambda tmp: torch.save(state, tmp))
     except RuntimeError as err:  # torch's zip writer reports a full disk as a RuntimeError
-        raise OSError(f"could not write {path} ({str(err).splitlines()[0][:120]})") from err
+        raise OSError(f"could not write {path} ({f'{err}'.splitlines()[0][:120]})") from err
 
 
 def without_seconds(epochs: list[dict]) -> list[dict]:

@@ -102,6 +102,8 @@ def sweep_path(args, seeds: list[int]) -> Path:
 
 def output_problem(args, seeds: list[int]) -> str | None:
     """Why the run may not write where it would (None if it may)."""
+    if not args.out.strip() or not args.data_dir.strip():  # '' would mean the current folder: the repository
+        return f"--{'out' if not args.out.strip() else 'data-dir'} is empty: name a folder"
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(args.out) if name is not None}
     except ValueError as err:
@@ -144,7 +146,7 @@ def model_problem(args) -> str | None:
         model = build_model(args)
         model.eval()(torch.zeros(1, 1, 28, 28))
     except (ValueError, RuntimeError) as err:  # a bad dropout, a map that shrinks below 1x1
-        return f"--model {args.model}: {str(err).splitlines()[0]}"
+        return f"--model {args.model}: {f'{err}'.splitlines()[0]}"
     return None
 
 

@@ -337,6 +337,8 @@ STABLE_EPOCHS = 3
 def assignment_checklist(model: nn.Module, history: list[dict]) -> list[dict]:
     """Each requirement of the assignment, then the stability row, beside what `model` and `history` show: rows
     of requirement, measured, met (a bool) and kind ("assignment", or "project" for the project's own bar)."""
+    if not history:
+        raise ValueError("the history holds no epoch: train first (utils.fit returns it)")
 
     def count(*kinds: type) -> int:
         return sum(isinstance(m, kinds) for m in model.modules())
@@ -359,7 +361,7 @@ def assignment_checklist(model: nn.Module, history: list[dict]) -> list[dict]:
          count(nn.AdaptiveAvgPool2d, nn.AvgPool2d) > 0),
         ("FC layer (optional)",
          f"the {head_name} on the pooled channels ({count_parameters(head):,} parameters)" if fc else "none", True),
-        ("epochs < 20", str(len(history)), len(history) < 20),
+        ("epochs < 20", str(history[-1]["epoch"]), history[-1]["epoch"] < 20),  # the epochs trained, by number
         (f"test accuracy >= {TARGET}%",
          f"final {final:.2f}% (best {best:.2f}%, first >= {TARGET} at epoch {first_epoch_at(history) or 'none'})",
          final >= TARGET),
@@ -422,6 +424,8 @@ def plot_digits(images: torch.Tensor, titles: list[str], cols: int = 12, title: 
 
 def plot_history(history: list[dict], title: str = ""):
     """Loss, accuracy and learning rate per epoch (train and test); returns the figure."""
+    if not history:
+        raise ValueError("the history holds no epoch: train first (utils.fit returns it)")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -470,7 +474,7 @@ def plot_confusion_matrix(matrix: torch.Tensor):
         xlabel="true digit",
         ylabel="test accuracy (%)",
         title="Accuracy per digit",
-        ylim=(min(98.0, math.floor(per_class.min().item())), 100.2),
+        ylim=(min(98.0, math.floor(per_class.nan_to_num(100).min().item())), 100.2),  # NaN: a digit not tested
     )
     ax_class.legend(loc="lower right")
     fig.tight_layout()

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-runs/gpu}
-if [[ "${1:-}" == "--smoke" ]]; then
+if [[ $# -eq 1 && "$1" == "--smoke" ]]; then
   dev=cpu speedrun=(--seeds 1 --limit-train 2000) net=(--epochs 2 --limit-train 2000)
 elif [[ $# -eq 0 ]]; then
   dev=cuda speedrun=() net=()
@@ -14,5 +14,6 @@ else
   echo "usage: bash lab/gpu.sh [--smoke]" >&2
   exit 2
 fi
-python -m lab.benchmark --speedrun --device "$dev" --skip-baseline "${speedrun[@]}" --out "$out/speedrun.json" --force
-python train.py --device "$dev" --no-progress "${net[@]}" --out "$out/net_seed1" --force
+# No --force: a folder that holds an earlier run (or the committed results/gpu) is refused, never overwritten.
+python -m lab.benchmark --speedrun --device "$dev" --skip-baseline "${speedrun[@]}" --out "$out/speedrun.json"
+python train.py --device "$dev" --no-progress "${net[@]}" --out "$out/net_seed1"

@@ -185,13 +185,33 @@ def speedrun(*patterns: str) -> str:
             + (", compiled" if r.get("compile") else "")
         )
         ratio = f"{s['baseline_time_to_99_4']:.0f} s: **{s['ratio']:.1f}x**" if s.get("ratio") else "not run"
-        rows.append([f"`{name}`", run["machine"]["device_name"], recipe, len(run["runs"]),
+        held = sum(r["test_acc"] >= utils.TARGET for r in run["runs"])
+        rows.append([f"`{name}`", run["machine"]["device_name"], recipe, f"{len(run['runs'])} ({held} >= 99.4)",
                      f"**{s['final_mean']:.2f}** ± {s['final_std']:.2f}", f"{s['final_min']:.2f}",
                      f"**{s['seconds_mean']:.2f} s**", f"{s['warmup_seconds']:.2f} s",
                      f"{s['forward_macs_per_image'] / 1e6:.2f} M", ratio])  # fmt: skip
     return table(["run", "on", "network and recipe", "seeds", "final test acc % (mean ± std)", "min final",
                   "time a seed", "warm-up (excluded)", "MACs / image", "task statement's recipe to 99.4%: ratio"],
                  rows)  # fmt: skip
+
+
+RULE = 99.40  # docs/speed.md: a speed recipe is kept if, over >= 10 validation seeds, mean - 3 x std >= this
+
+
+def rule() -> str:
+    """Each validation row of the speedrun's networks (three seeds or more) under the rule: kept, out (a seed
+    below the line among its first three, where a row may stop), or undecided (fewer than ten seeds)."""
+    rows = []
+    for path in sorted(RESULTS.glob("ablation/*.json")):
+        runs = load(str(path.relative_to(RESULTS)))["runs"]
+        if runs[0]["model"] not in ("speedrun", "framed") or len(runs) < 3:
+            continue
+        acc = finals(runs)
+        low = statistics.fmean(acc) - 3 * statistics.stdev(acc)
+        verdict = "out" if min(acc[:3]) < RULE else "**kept**" if len(acc) >= 10 and low >= RULE else "undecided"
+        rows.append([f"`{path.stem}`", len(acc), f"{statistics.fmean(acc):.2f}", f"{statistics.stdev(acc):.3f}",
+                     f"{low:.2f}", verdict])  # fmt: skip
+    return table(["row", "seeds", "mean", "std", "mean - 3 x std", "verdict"], rows)
 
 
 def profile() -> str:
@@ -222,6 +242,7 @@ BLOCKS = {
     "profile": profile,
     "speedrun": lambda: speedrun("speedrun*.json", "compile_check/*.json", "gpu/speedrun.json"),
     "ablation": ("ablation/*.json", "row of `lab/ablation.sh`"),
+    "rule": rule,
     "fast": ("**/net_seeds.json", "recipe", "test"),
     "gpu": ("gpu/net_seed1_cuda*/history.json", "run", "test"),
     "tuning": ("**/tuning/*/history.json", "candidate"),
@@ -381,7 +402,8 @@ def check_headline_reevaluates() -> None:
         try:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         except Exception as err:  # truncated, not a checkpoint, another network
-            raise AssertionError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+            why = f"{type(err).__name__}: {err}".splitlines()[0]
+            raise AssertionError(f"{path}: unreadable ({why})") from None
         assert utils.test(model, *test)[1] / 100 == run["epochs"][-1]["test_acc"], f"{path}: scores otherwise"
 
 

@@ -127,6 +127,8 @@ def test_force_overwrites(tmp_path, mnist, here):
         (["--seed", "1-3"], "one seed"),
         (["--seed", "5", "--seeds", "1-2", "--out", "runs/x{seed}"], "give one of them"),
         (["--muon-lr", "-0.02"], "--muon-lr"),
+        (["--out", ""], "--out is empty"),
+        (["--data-dir", " "], "--data-dir is empty"),
         (["--model", "nano", "--pool-after", "3"], "--pool-after"),
         (["--precision", "fp16"], "--precision"),
         (["--widths", "8,16"], "widths"),
@@ -266,10 +268,15 @@ def test_a_diverging_muon_is_named(tmp_path, mnist, here):
 
 
 def test_ablation_checks_every_row_name_before_training_any():
-    for names in (["bogus_row"], ["micro", "bogus_row"], [""], []):
+    for names in (["bogus_row"], ["micro", "bogus_row"], [""], [], ["micro", "micro"]):
         done = subprocess.run(["bash", "lab/ablation.sh", *names], capture_output=True, text=True, cwd=ROOT, timeout=60)
-        assert done.returncode == 2 and ("no row named" in done.stderr or "usage:" in done.stderr), done.stderr
+        assert done.returncode == 2 and any(s in done.stderr for s in ("no row named", "usage:", "twice")), done.stderr
         assert "epoch" not in done.stdout
+
+
+def test_the_gpu_script_takes_only_its_one_flag():
+    done = subprocess.run(["bash", "lab/gpu.sh", "--smoke", "--bogus"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "usage:" in done.stderr
 
 
 def test_the_gpu_script_runs_its_checks_in_smoke_mode_on_a_cpu(tmp_path):

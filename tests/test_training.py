@@ -238,3 +238,18 @@ def test_receptive_field_table_follows_nets_layers():
     by_layer = {r["layer"].split(":")[0]: r for r in receptive_field_table(Net())}
     assert by_layer["features.2"]["out"] == "12x12"  # the max-pool
     assert by_layer["features.6.0"]["rf"] == 22 and by_layer["features.6.0"]["out"] == "6x6"
+
+
+def test_helpers_refuse_an_empty_history_and_count_epochs_by_number():
+    with pytest.raises(ValueError, match="no epoch"):
+        utils.assignment_checklist(Net(), [])
+    with pytest.raises(ValueError, match="no epoch"):
+        utils.plot_history([])
+    late = [{"epoch": e, "test_acc": 99.5} for e in range(7, 26)]  # 19 records, but 25 epochs trained
+    assert met(Net(), late)["epochs"] is False
+
+
+def test_the_confusion_plot_takes_a_digit_that_was_not_tested():
+    labels = torch.tensor([0, 1, 1, 2])  # no 3 to 9
+    figure = utils.plot_confusion_matrix(utils.confusion_matrix(labels, labels))
+    assert figure.axes[1].get_ylim()[0] <= 98.0
