@@ -392,6 +392,8 @@ def check_assignment(model: nn.Module, history: list[dict], strict: bool = True)
     """Print the checklist; with `strict`, a run that misses the assignment fails here (nbval's regression check)."""
     checklist = assignment_checklist(model, history)
     print(format_table(checklist_table(checklist)))
+    if not strict:
+        print("not judged (strict=False): a smoke run, too short to be held to the assignment")
     if strict:
         assert assignment_met(checklist), "a requirement of the assignment is not met (see the table)"
 

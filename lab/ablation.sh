@@ -38,10 +38,10 @@ declare -A ROWS=(
   [arch_net]="--model net --seeds 1"
   # On a CPU without native bf16 (fp32), the speedrun's recipe against less work at full resolution, where
   # the profile puts the time (the pool after conv1).
-  [framed_ep4_fp32]="--model framed --precision fp32"
-  [framed_ep4_fp32_pool1]="--model framed --precision fp32 --pool-after 1"
+  [framed_ep4_fp32]="--model framed --precision fp32 --epochs 4"
+  [framed_ep4_fp32_pool1]="--model framed --precision fp32 --pool-after 1 --epochs 4"
   [framed_ep4_fp32_pool1_ep5]="--model framed --precision fp32 --pool-after 1 --epochs 5"
-  [framed_ep4_bf16]="--model framed --precision bf16 --seeds 1"  # emulated where the CPU has no native bf16
+  [framed_ep4_bf16]="--model framed --precision bf16 --epochs 4 --seeds 1"  # emulated where the CPU has no native bf16
   # Under the rule of docs/speed.md (ten seeds): the speedrun's recipe with more epochs.
   [framed_ep8_fp32_s10]="--model framed --precision fp32 --epochs 8 --seeds 1-10"
 )

@@ -166,6 +166,11 @@ def checklist() -> str:
     return table(["requirement", f"measured (the stored run: {run['device_name']}, {run['device']})", "met"], rows)
 
 
+def log() -> str:
+    """The stored notebook's training log, each epoch's line as utils.format_epoch printed it there."""
+    return "```text\n" + "\n".join(utils.format_epoch(r) for r in load("notebook.json")["epochs"]) + "\n```"
+
+
 def summary() -> str:
     """torchsummary's table as the stored notebook printed it."""
     cell = next(c for c in notebook().cells if "model_summary(" in c.source)
@@ -237,6 +242,7 @@ def profile() -> str:
 BLOCKS = {
     "checklist": checklist,
     "summary": summary,
+    "log": log,
     "story": story,
     "ladder": ("*_seeds.json", "model", "test"),
     "profile": profile,
