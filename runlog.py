@@ -4,9 +4,9 @@ command-line types that name them. Used by train.py, mnist_data.py and the tools
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import platform
 import signal
 import tempfile
 from collections.abc import Callable
@@ -103,37 +103,50 @@ def without_seconds(epochs: list[dict]) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
 
 
+def claim(folder: Path) -> int | None:
+    """Take `folder` for this process alone: an exclusive lock that the system drops when the process ends, so
+    two runs never write into one folder. The descriptor that holds it, or None when another process has it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, as before
+        return -1
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+HELD = {"depth": 0, "pending": None}  # signals_held's state, which stop_once's handler reads
+
+
+@contextlib.contextmanager
+def signals_held():
+    """A stop (stop_once's Ctrl-C or SIGTERM) waits until the block ends: files written together are left
+    together. (A signal mask would not do: torch's worker threads would take the signal instead.)"""
+    HELD["depth"] += 1
+    try:
+        yield
+    finally:
+        HELD["depth"] -= 1
+        if not HELD["depth"] and HELD["pending"] is not None:
+            pending, HELD["pending"] = HELD["pending"], None
+            raise pending
+
+
 def stop_once(exception: BaseException) -> None:
-    """On Ctrl-C or SIGTERM raise `exception` once: a second signal while stopping is ignored, not a traceback."""
+    """On Ctrl-C or SIGTERM raise `exception` once (after any signals_held block): a second signal while
+    stopping is ignored, not a traceback."""
 
     def handler(signum: int, frame) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
+        if HELD["depth"]:
+            HELD["pending"] = exception
+            return
         raise exception
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def environment(device: torch.device) -> dict:
-    """Where a run happens: device, its name, CPU, torch version and CPU threads. A CPU's name includes the
-    instruction set torch's kernels use (AVX2, AVX512): two CPUs of one model name can differ in it."""
-    capability = torch.backends.cpu.get_cpu_capability()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {capability}"
-    return {
-        "device": str(device),
-        "device_name": name,
-        "cpu": cpu_name(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }

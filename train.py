@@ -195,13 +195,15 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
         "dropout": getattr(model, "dropout", None),
         "params": utils.count_parameters(model),
         "seed": seed,
-        **runlog.environment(device),
+        **utils.environment(device),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
         "train_images": len(train_data[1]),
         "eval_set": eval_set,
         "recipe": asdict(recipe),
         "epochs": [],
     }
+    for name in ("history.json", "model.pt"):  # --force: an earlier run's files never sit beside this run's log
+        (out / name).unlink(missing_ok=True)
     with (out / "train.log").open("w") as log_file:
 
         def log(line: str) -> None:
@@ -215,10 +217,12 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
                     f"epoch {record['epoch']} left non-finite weights or BatchNorm "
                     f"statistics: lower the learning rate (peak {recipe.lr:g})"
                 )
-            # Weights first, history last: the history never names an epoch whose weights are not on disk.
-            runlog.save_model(out / "model.pt", model)
-            result["epochs"].append(record)
-            runlog.save_json(out / "history.json", result)
+            # Weights first, history last: the history never names an epoch whose weights are not on disk, and a
+            # signal waits for both, so the checkpoint is never an epoch ahead of the history either.
+            with runlog.signals_held():
+                runlog.save_model(out / "model.pt", model)
+                result["epochs"].append(record)
+                runlog.save_json(out / "history.json", result)
             log(utils.format_epoch(record, eval_set.split()[0]))
 
         log(f"$ {command}")
@@ -284,11 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     problem = model_problem(args) or output_problem(args, seeds)
     if problem:
         parser.error(problem)
-    for seed in seeds:  # made now, so an unusable --out is one line before anything is loaded
+    for seed in seeds:  # made and taken now, so an unusable --out is one line before anything is loaded
         try:
             run_folder(args, seed).mkdir(parents=True, exist_ok=True)
         except OSError as err:
             parser.error(f"--out: cannot create {run_folder(args, seed)} ({err.strerror})")
+        if runlog.claim(run_folder(args, seed)) is None:  # held until this process ends
+            parser.error(f"--out: {run_folder(args, seed)}/ is in use by another train.py run")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.deterministic:  # cuDNN's default conv backward adds in a varying order on GPUs

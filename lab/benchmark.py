@@ -238,8 +238,8 @@ def profile(args, device: torch.device) -> dict:
 
 
 def machine(device: torch.device | None = None) -> dict:
-    """What ran the benchmark: runlog.environment plus the core count."""
-    return {**runlog.environment(device or torch.device("cpu")), "cores": os.cpu_count()}
+    """What ran the benchmark: utils.environment plus the core count."""
+    return {**utils.environment(device or torch.device("cpu")), "cores": os.cpu_count()}
 
 
 def first_reaching(runs: list[dict]) -> dict | None:

@@ -301,7 +301,7 @@ def write(made: dict[Path, bytes]) -> None:
             runlog.atomic_write(path, lambda tmp, c=content: tmp.write_bytes(c))
 
 
-DUMP = "import json, runlog; print(json.dumps({**runlog.environment(device), 'epochs': history}))"
+DUMP = "import json; print(json.dumps({**utils.environment(device), 'epochs': history}))"
 
 
 def run_notebook() -> None:

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -516,3 +517,41 @@ def test_imports_run_one_way_and_no_script_is_imported():
         return seen
 
     assert [name for name in graph if name in reachable(name)] == [], graph  # no circle
+
+
+def test_two_runs_into_one_folder_at_once_one_refuses_and_the_other_is_whole(tmp_path, mnist):
+    cmd = [sys.executable, str(ROOT / "train.py"), "--data-dir", str(DATA_DIR), "--no-progress"]
+    cmd += ["--limit-train", "256", "--epochs", "1", "--out", str(tmp_path)]
+    runs = [
+        subprocess.Popen([*cmd, "--lr", lr], stderr=subprocess.PIPE, text=True, cwd=ROOT) for lr in ("0.05", "0.04")
+    ]
+    results = sorted((p.wait(timeout=300), p.stderr.read()) for p in runs)
+    assert [code for code, _ in results] == [0, 2], results
+    assert "in use by another" in results[1][1] or "already holds a run" in results[1][1]
+    history = strict_json(tmp_path / "history.json")
+    log = (tmp_path / "train.log").read_text()
+    assert log.startswith(f"$ {history['command']}\n") and log.count("$ ") == 1  # one run's log, that run's files
+
+
+def test_force_over_a_run_that_fails_leaves_no_files_of_the_earlier_run(tmp_path, finished_run, here):
+    shutil.copytree(finished_run, tmp_path / "run")
+    done = here("--limit-train", "2000", "--epochs", "1", "--lr", "1e6", "--force", "--out", str(tmp_path / "run"))
+    assert done.returncode == 3
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["train.log"]  # the failed run's own log
+
+
+def test_a_signal_while_a_checkpoint_and_its_history_are_written_waits_for_both(small_data):
+    utils.fit(Net(), small_data[0], None, utils.Recipe(epochs=1), progress=False)  # torch's threads are up
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    runlog.stop_once(KeyboardInterrupt("stopped"))  # train.py's handler
+    written = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with runlog.signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                written.append("checkpoint and history")  # reached: the stop waits for the block
+        assert written == ["checkpoint and history"]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

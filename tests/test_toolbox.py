@@ -13,9 +13,9 @@ from model import Net
 def test_with_every_switch_off_the_toolbox_recipe_trains_exactly_as_utils(small_data):
     train, test = small_data
     utils.seed_everything(1)
-    plain = utils.fit(Net(), train, test, utils.Recipe(epochs=2, batch_size=32), progress=False, on_epoch=len)
+    plain = utils.fit(Net(), train, test, utils.Recipe(epochs=1, batch_size=32), progress=False, on_epoch=len)
     utils.seed_everything(1)  # the same initial weights
-    tools = utils.fit(Net(), train, test, toolbox.ToolRecipe(epochs=2, batch_size=32), progress=False, on_epoch=len)
+    tools = utils.fit(Net(), train, test, toolbox.ToolRecipe(epochs=1, batch_size=32), progress=False, on_epoch=len)
     assert runlog.without_seconds(tools) == runlog.without_seconds(plain)
 
 
