@@ -61,8 +61,8 @@ def recipe_flags(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("recipe (default: the model's recipe in toolbox.RECIPES)")
     for f in fields(toolbox.ToolRecipe):
         kind = {"int": int, "float": float}.get(f.type, str)
-        flag, help = "--" + f.name.replace("_", "-"), f"{f.metadata['help']} (Net: {f.default})"
-        group.add_argument(flag, type=kind, choices=f.metadata["choices"], help=help)
+        flag, text = "--" + f.name.replace("_", "-"), f"{f.metadata['help']} (Net: {f.default})"
+        group.add_argument(flag, type=kind, choices=f.metadata["choices"], help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
