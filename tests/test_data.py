@@ -217,3 +217,11 @@ def test_a_digit_file_that_is_no_image_or_blank_is_one_clear_error(tmp_path):
         utils.prepare_digit(np.full((50, 40), 200, dtype=np.uint8))
     with pytest.raises(ValueError, match="2-D"):
         utils.prepare_digit(np.zeros(5))
+
+
+def test_a_folder_where_an_mnist_file_should_be_is_one_clear_error(good_raw):
+    victim = good_raw / "t10k-labels-idx1-ubyte"
+    victim.unlink()
+    victim.mkdir()
+    with pytest.raises(mnist_data.MNISTDataError, match="a folder where an MNIST file should be"):
+        mnist_data.prepare_mnist(good_raw.parents[1])

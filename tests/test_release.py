@@ -15,6 +15,7 @@ import tarfile
 import nbformat
 import pytest
 
+import mnist_data
 from conftest import DATA_DIR, ROOT
 from lab import report
 
@@ -110,3 +111,19 @@ def test_a_students_own_run_all_leaves_these_tests_green(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_a_file_in_images_that_the_notebook_does_not_show_fails(results):
+    (results.parent / "images" / "stray.png").write_bytes(b"not a figure of the notebook")
+    with pytest.raises(AssertionError, match="stray.png"):
+        report.check_pages_images_and_results()
+
+
+def test_the_check_without_mnist_is_one_line_per_check(results, monkeypatch, capsys):
+    def offline(root):
+        raise mnist_data.MNISTDataError(f"Could not get MNIST into {root}")
+
+    monkeypatch.setattr(report.utils, "get_mnist", offline)
+    assert report.run_checks() == 1
+    printed = capsys.readouterr().out
+    assert "FAIL  check_headline_reevaluates: Could not get MNIST" in printed and "Traceback" not in printed
