@@ -90,3 +90,25 @@ def test_uploaded_with_model_and_utils_it_runs_every_cell_without_our_other_modu
     assert offline_route == "False"
     assert not any(o.output_type == "error" for c in nb.cells for o in c.outputs)
     assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == {"data", "model.py", "utils.py"}  # nothing else
+
+
+@pytest.mark.parametrize("clone", ["an empty folder", "another repository"])
+def test_a_folder_that_is_not_this_projects_clone_stops_with_one_message(tmp_path, monkeypatch, clone):
+    if clone == "an empty folder":
+        (tmp_path / "s6-mnist").mkdir()
+    else:  # REPO_URL at a repository that is not this project
+        other = tmp_path / "other"
+        other.mkdir()
+        (other / "README.md").write_text("another project")
+        for command in (
+            ["init", "-q"],
+            ["add", "."],
+            ["-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "x"],
+        ):
+            subprocess.run(["git", *command], cwd=other, check=True, capture_output=True)
+        monkeypatch.setenv("S6_REPO_URL", other.as_uri())
+    for attempt in ("first Run all", "Run all again"):
+        nb = execute(notebook(SETUP_CELLS), tmp_path, allow_errors=True)
+        errors = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+        assert [e.ename for e in errors] == ["SystemExit"], attempt
+        assert "not a clone of this project" in errors[0].evalue and "rm -rf s6-mnist" in errors[0].evalue
