@@ -304,6 +304,20 @@ def write(made: dict[Path, bytes]) -> None:
 DUMP = "import json; print(json.dumps({**utils.environment(device), 'epochs': history}))"
 
 
+def point_at(url: str) -> dict[Path, bytes]:
+    """The README's Colab badge and the notebook's REPO_URL made to point at the copy `url` on GitHub."""
+    found = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w-]+(?:\.[\w-]+)*?)(?:\.git)?/?", url.strip())
+    if not found:
+        raise ReportError(f"--point-at {url!r}: give your copy's address as https://github.com/OWNER/NAME")
+    owner, name = found.groups()
+    readme = re.sub(r"(colab\.research\.google\.com/github/)[^/]+/[^/]+(/blob/)", rf"\g<1>{owner}/{name}\g<2>",
+                    read_text(PAGES[0]))  # fmt: skip
+    nb = notebook()
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    setup.source = re.sub(r'^REPO_URL = "[^"]*"', f'REPO_URL = "https://github.com/{owner}/{name}.git"', setup.source)
+    return {PAGES[0]: readme.encode(), NOTEBOOK: (nbformat.writes(nb) + "\n").encode()}
+
+
 def run_notebook() -> None:
     """Execute the notebook in place in full (no SMOKE_TEST), and store its run as data in results/notebook.json."""
     from nbclient import NotebookClient
@@ -437,10 +451,13 @@ def main() -> int:
     mode.add_argument("--write", action="store_true", help="refresh the pages, the notebook's Markdown and images/")
     mode.add_argument("--check", action="store_true", help="the release check")
     mode.add_argument("--run-notebook", action="store_true", help="execute the notebook in full, then --write")
+    mode.add_argument("--point-at", metavar="URL", help="point the badge and REPO_URL at your copy on GitHub")
     args = p.parse_args()
     try:
         if args.check:
             return run_checks()
+        if args.point_at:
+            return write(point_at(args.point_at)) or 0
         if args.run_notebook:
             run_notebook()
         if args.write or args.run_notebook:

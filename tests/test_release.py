@@ -127,3 +127,14 @@ def test_the_check_without_mnist_is_one_line_per_check(results, monkeypatch, cap
     assert report.run_checks() == 1
     printed = capsys.readouterr().out
     assert "FAIL  check_headline_reevaluates: Could not get MNIST" in printed and "Traceback" not in printed
+
+
+def test_one_command_points_the_badge_and_the_set_up_cell_at_a_students_copy(results):
+    report.write(report.point_at("https://github.com/alice/s6-mnist.git"))
+    readme = (results.parent / "README.md").read_text()
+    assert "colab.research.google.com/github/alice/s6-mnist/blob/main/S6_assignment.ipynb" in readme
+    setup = next(c for c in report.notebook().cells if c.cell_type == "code").source
+    assert setup.startswith('REPO_URL = "https://github.com/alice/s6-mnist.git"')
+    report.check_pages_images_and_results()  # the tables, figures and run are as they were
+    with pytest.raises(report.ReportError, match="https://github.com/OWNER/NAME"):
+        report.point_at("git@github.com:alice/s6-mnist.git")
