@@ -492,8 +492,10 @@ def plot_confusion_matrix(matrix: torch.Tensor):
     fig, (ax, ax_class) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1.1, 1]})
     off_diagonal = matrix.clone().fill_diagonal_(0)
     ax.imshow(off_diagonal, cmap="Reds")
+    dark = off_diagonal.max().item() / 2  # counts on the darker reds are written in white
     for t, p in matrix.nonzero().tolist():
-        ax.text(p, t, int(matrix[t, p]), ha="center", va="center", fontsize=11, color="gray" if t == p else "black")
+        colour = "gray" if t == p else "white" if matrix[t, p] > dark else "black"
+        ax.text(p, t, int(matrix[t, p]), ha="center", va="center", fontsize=11, color=colour)
     ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true")
     ax.set_title(f"Confusion matrix: {int(off_diagonal.sum())} errors (colour: errors only)")
     per_class = 100 * matrix.diag() / matrix.sum(1)

@@ -120,11 +120,14 @@ STORY = [
      "ablation/arch_w16_pool1.json", "within the seeds' spread of conv2, later to 99.4%, a quarter cheaper an epoch "
      "(the last column of docs/speed.md's toolbox table): conv2 kept for accuracy; pooling first is a speed lever"),
     ("", "the pool after conv3 (receptive field 8)", "ablation/arch_w16_pool3.json",
-     "later to 99.4% and lower at the end, for more multiply-adds at 22x22"),
+     "one seed, within the spread of conv2's three: accuracy cannot decide; conv2 kept as the cheaper (conv3 would "
+     "run at 22x22)"),
     ("spend the budget: uniform or tapered", "20 channels in every conv", "ablation/arch_w20_pool2.json",
-     "better than 16, but most of its weights work at full resolution, where each costs the most time"),
+     "one seed, within the spread of 16's three: accuracy cannot decide; most of its weights work at full "
+     "resolution, where each costs the most time"),
     ("", "`Net`: few channels at full resolution, more after the pool", "ablation/arch_net.json",
-     "the best of the shapes, and the earliest at 99.4%: `Net`"),
+     "one seed, the highest of the shapes but within the spread: chosen for its cost (few channels where the maps "
+     "are large); its five test seeds are the checklist's last row: `Net`"),
     ("what the recipe adds", "`Net` without dropout and without augmentation (batch 128)",
      "tuning/net_noaug_p0_seed1/history.json", "learns the training images almost perfectly: overfitting"),
     ("", "+ Dropout 0.05 after each block past the pool", "tuning/net_noaug_seed1/history.json",
@@ -146,9 +149,9 @@ def story() -> str:
         seeds = f" ({len(runs)} seeds)" if len(runs) > 1 else ""
         rows.append([i, target, change, f"{runs[0]['params']:,}", f"{train_acc:.2f}",
                      f"{statistics.fmean(finals(runs)):.2f}{seeds}", first_epoch(runs), analysis,
-                     f"`results/{name}`"])  # fmt: skip
+                     f"`results/{name}` ({runs[0]['device_name']})"])  # fmt: skip
     return table(["step", "target", "what changed", "parameters", "best train %", "final val %",
-                  "first epoch >= 99.4", "analysis", "run"], rows)  # fmt: skip
+                  "first epoch >= 99.4", "analysis", "run (on)"], rows)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------
