@@ -79,7 +79,10 @@ def run_baseline(data_dir: str, max_epochs: int, seed: int) -> list[dict]:
         epochs.append(
             {"epoch": epoch, "test_acc": acc, "train_seconds": round(train_seconds, 2), "elapsed": round(elapsed, 2)}
         )
-        print(f"baseline epoch {epoch:2d} | test {acc:6.2f}% | {train_seconds:5.1f} s | elapsed {elapsed:6.1f} s")
+        print(
+            f"baseline epoch {epoch:2d} | test {acc:6.2f}% | {train_seconds:5.1f} s | elapsed {elapsed:6.1f} s",
+            flush=True,
+        )
         if acc >= TARGET:
             break
     return epochs
@@ -137,7 +140,10 @@ def speedrun(args, device: torch.device) -> dict:
     runs = []
     for seed in args.seeds:
         runs.append(speedrun_once(args.model, train, test, recipe, seed))
-        print(f"speedrun seed {seed:2d} | test acc {runs[-1]['test_acc']:6.2f}% | {runs[-1]['seconds']:6.2f} s")
+        print(
+            f"speedrun seed {seed:2d} | test acc {runs[-1]['test_acc']:6.2f}% | {runs[-1]['seconds']:6.2f} s",
+            flush=True,
+        )
     accs, secs = [r["test_acc"] for r in runs], [r["seconds"] for r in runs]
     model = MODELS[args.model]()
     mean_seconds = sum(secs) / len(secs)
