@@ -26,6 +26,11 @@ class ToolRecipe(utils.Recipe):
     precision: str = knob(
         "fp32", "fp32, bf16 autocast, or auto: bf16 where the device runs it natively", choices=("fp32", "bf16", "auto")
     )
+    skip_easy: float = knob(
+        0.0,
+        "share of the images, those of lowest loss when last seen, that each epoch but the first and last skips",
+        high=1,
+    )
 
     def optimizer(self, model: nn.Module, steps: int):
         """`utils.make_optimizer`; with `muon_lr`, Muon steps the 3x3 filters and SGD the rest."""
@@ -36,6 +41,12 @@ class ToolRecipe(utils.Recipe):
         if filters:
             add_muon(optimizer, filters, self)
         return optimizer, scheduler
+
+    def epoch_share(self, epoch: int) -> float:
+        """Every image in the first epoch (which measures their losses) and the last; between them, all but the
+        `skip_easy` share that the network already fits best: the backward pass is most of a step, and it learns
+        little from an image it already gets right with confidence (selective backprop, Jiang et al. 2019)."""
+        return 1.0 if epoch in (1, self.epochs) else 1.0 - self.skip_easy
 
     def autocast(self, device: torch.device):
         """bf16 autocast under `precision="bf16"` (or "auto" where native), else a no-op."""

@@ -124,12 +124,14 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | N
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
 
 
-def train_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
-    """Shuffled (uint8 images, labels) batches sliced from device tensors; the last one may be short."""
-    order = torch.randperm(len(labels), device=labels.device, generator=generator)
+def train_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator, subset=None):
+    """Shuffled (uint8 images, labels, indices) batches sliced from device tensors, of all images or of the
+    indices in `subset`; the last batch may be short."""
+    order = torch.randperm(len(labels) if subset is None else len(subset), device=labels.device, generator=generator)
+    order = order if subset is None else subset[order]
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        yield images[idx], labels[idx]
+        yield images[idx], labels[idx], idx
 
 
 # The recipe: every training hyperparameter in one visible place. Each field's help and range also make
@@ -178,6 +180,11 @@ class Recipe:
         """The context the forward passes run in: plain fp32 here."""
         return contextlib.nullcontext()
 
+    def epoch_share(self, epoch: int) -> float:
+        """The share of the training images that epoch `epoch` trains on, those with the highest loss when
+        last seen: all of them here."""
+        return 1.0
+
 
 # Each model's recipe (train.py's defaults). Every choice was made on the validation split
 # (docs/tuning.md); batch 64 beat 128 there by ~0.1%.
@@ -220,15 +227,20 @@ def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recip
     return F.cross_entropy(logits, y), logits
 
 
-def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator, epoch=1, progress=True):
-    """One epoch over shuffled, augmented batches; returns (mean loss, accuracy in %) on them."""
+def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator, epoch=1, progress=True, seen=None):
+    """One epoch over shuffled, augmented batches; returns (mean loss, accuracy in %) on them.
+
+    With `seen` (each image's loss when last trained on), the epoch trains on the `recipe.epoch_share(epoch)`
+    of the images with the highest loss there, and writes their new losses into it."""
     model.train()
-    steps = math.ceil(len(labels) / recipe.batch_size)
+    count = math.ceil(recipe.epoch_share(epoch) * len(labels))
+    subset = None if seen is None or count == len(labels) else seen.topk(count).indices
+    steps = math.ceil(count / recipe.batch_size)
     loss_sum = torch.zeros((), device=labels.device)
     correct = torch.zeros((), device=labels.device, dtype=torch.long)
-    batches = train_batches(images, labels, recipe.batch_size, generator)
+    batches = train_batches(images, labels, recipe.batch_size, generator, subset)
     bar = tqdm(batches, f"epoch {epoch}", steps, unit="step", file=sys.stdout, mininterval=1, disable=not progress)
-    for step, (x, y) in enumerate(bar, 1):
+    for step, (x, y, idx) in enumerate(bar, 1):
         loss, logits = batch_loss(model, x, y, recipe, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -236,6 +248,8 @@ def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator
         scheduler.step()
         loss_sum += loss.detach() * len(y)  # summed on the device: no wait for it at every step
         correct += (logits.argmax(1) == y).sum()
+        if seen is not None:
+            seen[idx] = F.cross_entropy(logits.detach(), y, reduction="none")
         if step % CHECK_EVERY == 0 or step == steps:
             if not math.isfinite(loss_sum.item()):
                 first = (step - 1) // CHECK_EVERY * CHECK_EVERY + 1
@@ -243,9 +257,9 @@ def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator
                 raise NonFiniteLossError(
                     f"the training loss became non-finite {where}: lower the learning rate (peak {recipe.lr:g})"
                 )
-            seen = min(step * recipe.batch_size, len(labels))
-            bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / seen:.2f}%")
-    return loss_sum.item() / len(labels), 100 * correct.item() / len(labels)
+            done = min(step * recipe.batch_size, count)
+            bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / done:.2f}%")
+    return loss_sum.item() / count, 100 * correct.item() / count
 
 
 @torch.inference_mode()
@@ -271,13 +285,17 @@ def fit(model, train_data, test_data, recipe: Recipe, seed: int = 1, progress: b
     seed_everything(seed)
     images, labels = train_data
     generator = torch.Generator(device=labels.device).manual_seed(seed)
+    shares = [recipe.epoch_share(epoch) for epoch in range(1, recipe.epochs + 1)]
     # +1 step: the LR reaches its minimum exactly as the last batch finishes.
-    steps = recipe.epochs * math.ceil(len(labels) / recipe.batch_size) + 1
+    steps = sum(math.ceil(math.ceil(share * len(labels)) / recipe.batch_size) for share in shares) + 1
     optimizer, scheduler = recipe.optimizer(model, steps)
+    seen = torch.full(labels.shape, math.inf, device=labels.device) if min(shares) < 1 else None
     history = []
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
-        train_loss, train_acc = train(model, images, labels, optimizer, scheduler, recipe, generator, epoch, progress)
+        train_loss, train_acc = train(
+            model, images, labels, optimizer, scheduler, recipe, generator, epoch, progress, seen
+        )
         seconds = time.perf_counter() - start  # training only
         if test_data is None:
             continue
