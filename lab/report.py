@@ -20,7 +20,10 @@ import base64
 import json
 import os
 import re
+import signal
 import statistics
+import subprocess
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -321,20 +324,41 @@ def point_at(url: str) -> dict[Path, bytes]:
     return {PAGES[0]: readme.encode(), NOTEBOOK: (nbformat.writes(nb) + "\n").encode()}
 
 
-def run_notebook() -> None:
-    """Execute the notebook in place in full (no SMOKE_TEST), and store its run as data in results/notebook.json."""
-    from nbclient import NotebookClient
+# The notebook runs in a child process (and its kernel in the child's), so that a stop ends both cleanly: nbclient
+# stopped inside this process prints its own and the kernel's tracebacks instead of one line.
+EXECUTE = """import sys, nbformat, nbclient
+nb = nbformat.read(sys.argv[1], 4)
+nbclient.NotebookClient(nb, timeout=3600, kernel_name="python3", coalesce_streams=True,  # progress bars: last state
+                        resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[1])"""
 
-    os.environ.pop("SMOKE_TEST", None)
+
+def run_notebook() -> None:
+    """Execute the notebook in full (no SMOKE_TEST), then store it and its run as data in results/notebook.json.
+    Ctrl-C or SIGTERM stops the run with nothing written."""
     nb = notebook()
     nb.cells.append(nbformat.v4.new_code_cell(DUMP))  # read back as data, then removed
-    NotebookClient(
-        nb,
-        timeout=3600,
-        kernel_name="python3",
-        coalesce_streams=True,  # progress bars: last state
-        resources={"metadata": {"path": str(ROOT)}},
-    ).execute()
+    env = {k: v for k, v in os.environ.items() if k != "SMOKE_TEST"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path, log = Path(tmp) / NOTEBOOK.name, Path(tmp) / "stderr"
+        nbformat.write(nb, path)
+        runlog.stop_once(KeyboardInterrupt())
+        with log.open("w") as err:
+            child = subprocess.Popen(
+                [sys.executable, "-c", EXECUTE, str(path), str(ROOT)], env=env, stderr=err, start_new_session=True
+            )
+        try:
+            failed = child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)  # nbclient shuts its kernel down on the way out
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+        if failed:
+            raise ReportError(f"the notebook failed:\n{log.read_text().strip()}")
+        nb = nbformat.read(path, 4)
     run = json.loads(nb.cells.pop().outputs[0]["text"])
     record = {"command": "python -m lab.report --run-notebook", **run}
     write(
@@ -472,7 +496,7 @@ def main() -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("stopped by Ctrl-C; nothing half-written", file=sys.stderr)
+        print("stopped by Ctrl-C or SIGTERM; nothing half-written", file=sys.stderr)
         return 130
     return 0
 

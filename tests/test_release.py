@@ -8,9 +8,12 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -138,3 +141,30 @@ def test_one_command_points_the_badge_and_the_set_up_cell_at_a_students_copy(res
     report.check_pages_images_and_results()  # the tables, figures and run are as they were
     with pytest.raises(report.ReportError, match="https://github.com/OWNER/NAME"):
         report.point_at("git@github.com:alice/s6-mnist.git")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_notebook_run_is_one_line_and_leaves_no_kernel_and_no_file(tmp_path, stop):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    env = {**os.environ, "MNIST_DATA_DIR": str(DATA_DIR)}
+    cmd = [sys.executable, "-m", "lab.report", "--run-notebook"]
+    proc = subprocess.Popen(cmd, cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def children(pid: int) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in found.split()]
+
+    deadline, kernels = time.monotonic() + 120, []
+    while not kernels and time.monotonic() < deadline:  # the kernel runs the notebook's cells now
+        kernels = [k for child in children(proc.pid) for k in children(child)]
+        time.sleep(0.2)
+    assert kernels, "no kernel started"
+    time.sleep(3)
+    proc.send_signal(stop)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and stderr.strip() == "stopped by Ctrl-C or SIGTERM; nothing half-written", stderr
+    time.sleep(1)
+    assert not any(Path(f"/proc/{k}").exists() for k in kernels), "the kernel outlived the run"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+    assert status == "", status
