@@ -5,8 +5,8 @@
 # (checkpoints, logs) stay in runs/ablation/, which git ignores. Rows of tools that did not pay left with their
 # code (docs/speed.md says which); their results stay in results/ablation/, each with its command and commit.
 # Usage: bash lab/ablation.sh ROW...   (or: bash lab/ablation.sh --all)
-# Each row: NAME then train.py flags on top of `--model speedrun --val-split 10000 --seeds 1-3 --tta`
-# (a row's --model replaces speedrun, and its recipe is that model's in toolbox.RECIPES).
+# Each row: NAME then train.py flags; `--val-split 10000 --tta` always, and `--model speedrun` and `--seeds 1-3`
+# unless the row names its own (a model's recipe is its entry in toolbox.RECIPES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A ROWS=(
@@ -62,12 +62,19 @@ for name in "$@"; do  # every name is checked before any row trains
     exit 2
   fi
   seen[$name]=1
+  result="results/ablation/$name.json"  # written after hours of training: refused now if it cannot be
+  if [[ -d "$result" || (-e "$result" && ! -w "$result") || (-d results/ablation && ! -w results/ablation) ]]; then
+    echo "error: cannot write $result" >&2
+    exit 2
+  fi
 done
 mkdir -p results/ablation
 for name in "$@"; do
+  flags="${ROWS[$name]}"
+  [[ "$flags" == *--model* ]] || flags="--model speedrun $flags"
+  [[ "$flags" == *--seeds* ]] || flags="$flags --seeds 1-3"
   out="runs/ablation/$name"
   # shellcheck disable=SC2086  # the row's flags are words
-  python train.py --model speedrun --val-split 10000 --seeds 1-3 --tta --no-progress ${ROWS[$name]} \
-    --out "$out/seed{seed}" --force
+  python train.py $flags --val-split 10000 --tta --no-progress --out "$out/seed{seed}" --force
   cp "$out"/*_val_seeds.json "results/ablation/$name.json"
 done

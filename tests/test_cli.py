@@ -275,6 +275,18 @@ def test_ablation_checks_every_row_name_before_training_any():
         assert "epoch" not in done.stdout
 
 
+def test_ablation_refuses_a_row_whose_result_it_cannot_write_before_training(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    (clone / "results" / "ablation" / "base_ep5.json").unlink()
+    (clone / "results" / "ablation" / "base_ep5.json").mkdir()  # no file can be written there, not even by root
+    done = subprocess.run(
+        ["bash", "lab/ablation.sh", "base_ep5"], capture_output=True, text=True, cwd=clone, timeout=60
+    )
+    assert done.returncode == 2 and "cannot write results/ablation/base_ep5.json" in done.stderr, done.stderr
+    assert not (clone / "runs").exists()
+
+
 def test_the_gpu_script_takes_only_its_one_flag():
     done = subprocess.run(["bash", "lab/gpu.sh", "--smoke", "--bogus"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "usage:" in done.stderr

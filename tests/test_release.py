@@ -74,9 +74,10 @@ def test_a_file_nothing_reads_fails(results):
         report.check_pages_images_and_results()
 
 
-def test_a_truncated_checkpoint_is_named(results):
+@pytest.mark.parametrize("size", [1000, 0])
+def test_a_truncated_or_empty_checkpoint_is_named(results, size):
     path = results / "net_seed1" / "model.pt"
-    path.write_bytes(path.read_bytes()[:1000])
+    path.write_bytes(path.read_bytes()[:size])
     with pytest.raises(AssertionError, match=r"net_seed1/model.pt: unreadable"):
         report.check_headline_reevaluates()
 
