@@ -18,6 +18,7 @@ if not __package__:  # `python lab/report.py` cannot import the project's module
 import argparse
 import base64
 import json
+import math
 import os
 import re
 import signal
@@ -406,6 +407,7 @@ def check_prose_quotes_only_tables() -> None:
 def check_notebook_run() -> None:
     """The stored notebook is results/notebook.json's run: every cell in order, clean, 19 epochs, the assignment met."""
     nb, run = notebook(), load("notebook.json")
+    assert_history(run["epochs"], "results/notebook.json")
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), f"{NOTEBOOK}: not one Run all in order"
     printed = "".join(o.get("text", "") for c in code for o in c.outputs if o.output_type == "stream")
@@ -431,6 +433,8 @@ def check_summaries_recompute() -> None:
         runs = data.get("runs") or []
         if runs and "eval_set" in runs[0]:  # train.py's runs
             assert data["summary"] == utils.summarize_runs(runs), f"{name}: its summary is not its runs'"
+            for run in runs:
+                assert_history(run["epochs"], f"{name}, seed {run['seed']}")
         elif runs:  # a speedrun
             accs = [r["test_acc"] for r in runs]
             s = data["summary"]
@@ -444,8 +448,19 @@ def check_summaries_recompute() -> None:
             assert r["train_images"] == 60_000 and r["eval_set"].startswith("test"), f"{key}_seeds.json: not test"
 
 
+def assert_history(epochs: list[dict], where: str) -> None:
+    """A history as train.py writes it: epochs 1..n, losses and accuracies in range, each accuracy its count's."""
+    assert [r["epoch"] for r in epochs] == list(range(1, len(epochs) + 1)), f"{where}: epochs not numbered 1..n"
+    for r in epochs:
+        assert all(0 <= r[k] < math.inf for k in ("train_loss", "test_loss", "lr", "seconds")), f"{where}: {r}"
+        assert all(0 <= r[k] <= 100 for k in ("train_acc", "test_acc")), f"{where}: an accuracy outside 0-100"
+        if "test_correct" in r:
+            acc = round(100 * r["test_correct"] / r["test_total"], 3)
+            assert r["test_acc"] == acc, f"{where}, epoch {r['epoch']}: test_acc is not its test_correct's"
+
+
 def check_headline_reevaluates() -> None:
-    """Net's five checkpoints load on a CPU and score, on the test set, what net_seeds.json recorded."""
+    """Net's five checkpoints load on a CPU and score what net_seeds.json recorded (test accuracy and loss)."""
     test = utils.dataset_tensors(utils.get_mnist(RESULTS.parent / "data")[1])
     for run in load("net_seeds.json")["runs"]:
         path, model = RESULTS / f"net_seed{run['seed']}" / "model.pt", MODELS["net"]()
@@ -454,7 +469,10 @@ def check_headline_reevaluates() -> None:
         except Exception as err:  # truncated, not a checkpoint, another network
             why = f"{type(err).__name__}: {err}".splitlines()[0]
             raise AssertionError(f"{path}: unreadable ({why})") from None
-        assert utils.test(model, *test)[1] / 100 == run["epochs"][-1]["test_acc"], f"{path}: scores otherwise"
+        loss, correct = utils.test(model, *test)
+        last = run["epochs"][-1]
+        # the loss to within CPU kinds' rounding (another instruction set sums in another order)
+        assert correct / 100 == last["test_acc"] and abs(loss - last["test_loss"]) < 2e-5, f"{path}: scores otherwise"
 
 
 def run_checks() -> int:

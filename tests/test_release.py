@@ -62,6 +62,26 @@ def test_an_accuracy_edited_by_hand_fails_the_summary_and_the_page(results):
         report.check_pages_images_and_results()
 
 
+def test_an_edited_final_loss_of_the_headline_fails_its_checkpoints_re_evaluation(results):
+    edit(results / "net_seeds.json", lambda d: d["runs"][0]["epochs"][-1].update(test_loss=0.01))
+    with pytest.raises(AssertionError, match="net_seed1/model.pt: scores otherwise"):
+        report.check_headline_reevaluates()
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda e: e[3].update(epoch=7), "not numbered"),
+        (lambda e: e[3].update(train_loss=-0.5), "train_loss"),
+        (lambda e: e[3].update(test_correct=9000), "not its test_correct's"),
+    ],
+)
+def test_an_epoch_record_that_cannot_be_fails(results, change, why):
+    edit(results / "ablation" / "arch_net.json", lambda d: change(d["runs"][0]["epochs"]))
+    with pytest.raises(AssertionError, match=why):
+        report.check_summaries_recompute()
+
+
 def test_an_edited_speedrun_summary_fails(results):
     edit(results / "speedrun.json", lambda d: d["summary"].update(final_mean=99.9))
     with pytest.raises(AssertionError, match="speedrun.json"):
