@@ -80,9 +80,20 @@ def get_mnist(root: str | Path = "data"):
     try:
         from mnist_data import prepare_mnist
     except ImportError:  # only model.py and utils.py beside the notebook (Colab): torchvision downloads
+        prepare_mnist = None
+    if prepare_mnist:
+        prepare_mnist(root)
+        return MNIST(str(root), train=True), MNIST(str(root), train=False)
+    try:
         return MNIST(str(root), train=True, download=True), MNIST(str(root), train=False, download=True)
-    prepare_mnist(root)
-    return MNIST(str(root), train=True), MNIST(str(root), train=False)
+    except (RuntimeError, OSError) as err:  # offline
+        why = f"{type(err).__name__}: {err}".splitlines()[0]
+    # outside the except: in a notebook, one message as the set-up cell's (not a traceback of the download)
+    sys.exit(
+        f"MNIST could not be downloaded into {root}/ ({why}). Connect to the network, or upload MNIST's four "
+        f'files into {root}/MNIST/raw/ (a clone of this project makes them offline: python -c "import '
+        f'mnist_data; mnist_data.prepare_mnist()"); then Run all again.'
+    )
 
 
 def dataset_tensors(dataset, device: torch.device | str = "cpu", limit: int | None = None):

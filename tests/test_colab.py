@@ -92,6 +92,17 @@ def test_uploaded_with_model_and_utils_it_runs_every_cell_without_our_other_modu
     assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == {"data", "model.py", "utils.py"}  # nothing else
 
 
+def test_uploaded_without_a_network_the_data_cell_stops_with_one_message(tmp_path, monkeypatch):
+    for name in ("model.py", "utils.py"):
+        shutil.copy(ROOT / name, tmp_path)
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):  # no network, wherever this runs
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    nb = execute(notebook(SETUP_CELLS + 1), tmp_path, allow_errors=True)
+    errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert [e.ename for e in errors] == ["SystemExit"], errors
+    assert "MNIST could not be downloaded" in errors[0].evalue and "MNIST/raw" in errors[0].evalue
+
+
 @pytest.mark.parametrize("clone", ["an empty folder", "another repository"])
 def test_a_folder_that_is_not_this_projects_clone_stops_with_one_message(tmp_path, monkeypatch, clone):
     if clone == "an empty folder":
