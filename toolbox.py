@@ -17,6 +17,9 @@ from torch import nn
 import utils
 from utils import knob
 
+# The smallest image FramedSpeedNet takes: its 2-pixel frame leaves 18, the least its unpadded convs need.
+SMALL_SIZE = 22
+
 
 @dataclass(frozen=True)
 class ToolRecipe(utils.Recipe):
@@ -26,11 +29,7 @@ class ToolRecipe(utils.Recipe):
     precision: str = knob(
         "fp32", "fp32, bf16 autocast, or auto: bf16 where the device runs it natively", choices=("fp32", "bf16", "auto")
     )
-    skip_easy: float = knob(
-        0.0,
-        "share of the images, those of lowest loss when last seen, that each epoch but the first and last skips",
-        high=1,
-    )
+    small_epochs: int = knob(0, "first epochs trained on images scaled down to SMALL_SIZE pixels (0: off)")
 
     def optimizer(self, model: nn.Module, steps: int):
         """`utils.make_optimizer`; with `muon_lr`, Muon steps the 3x3 filters and SGD the rest."""
@@ -42,11 +41,10 @@ class ToolRecipe(utils.Recipe):
             add_muon(optimizer, filters, self)
         return optimizer, scheduler
 
-    def epoch_share(self, epoch: int) -> float:
-        """Every image in the first epoch (which measures their losses) and the last; between them, all but the
-        `skip_easy` share that the network already fits best: the backward pass is most of a step, and it learns
-        little from an image it already gets right with confidence (selective backprop, Jiang et al. 2019)."""
-        return 1.0 if epoch in (1, self.epochs) else 1.0 - self.skip_easy
+    def image_size(self, epoch: int) -> int | None:
+        """SMALL_SIZE for the first `small_epochs` (progressive resizing, as fast.ai's DAWNBench runs did: a
+        convolution's work scales with the pixels, and the GAP makes the weights fit any size)."""
+        return SMALL_SIZE if epoch <= self.small_epochs else None
 
     def autocast(self, device: torch.device):
         """bf16 autocast under `precision="bf16"` (or "auto" where native), else a no-op."""

@@ -115,9 +115,10 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return images.sub(MNIST_MEAN).div_(MNIST_STD)
 
 
-def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random rotation, zoom and shift (one affine warp) of a float [0, 1] batch, as far as the recipe allows."""
-    if not (recipe.rotate or recipe.shift or recipe.scale):
+def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | None = None, size=None) -> torch.Tensor:
+    """Random rotation, zoom and shift (one affine warp) of a float [0, 1] batch, as far as the recipe allows;
+    with `size`, the warp also scales the images down to size x size pixels."""
+    if not (recipe.rotate or recipe.shift or recipe.scale or size):
         return images
     n, device = images.shape[0], images.device
 
@@ -131,18 +132,16 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | N
     theta = torch.stack(
         [torch.stack([cos, -sin, uniform(-shift, shift)], 1), torch.stack([sin, cos, uniform(-shift, shift)], 1)], 1
     )
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    grid = F.affine_grid(theta, [*images.shape[:2], size or images.shape[-2], size or images.shape[-1]], False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
 
 
-def train_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator, subset=None):
-    """Shuffled (uint8 images, labels, indices) batches sliced from device tensors, of all images or of the
-    indices in `subset`; the last batch may be short."""
-    order = torch.randperm(len(labels) if subset is None else len(subset), device=labels.device, generator=generator)
-    order = order if subset is None else subset[order]
+def train_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
+    """Shuffled (uint8 images, labels) batches sliced from device tensors; the last one may be short."""
+    order = torch.randperm(len(labels), device=labels.device, generator=generator)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        yield images[idx], labels[idx], idx
+        yield images[idx], labels[idx]
 
 
 # The recipe: every training hyperparameter in one visible place. Each field's help and range also make
@@ -191,10 +190,9 @@ class Recipe:
         """The context the forward passes run in: plain fp32 here."""
         return contextlib.nullcontext()
 
-    def epoch_share(self, epoch: int) -> float:
-        """The share of the training images that epoch `epoch` trains on, those with the highest loss when
-        last seen: all of them here."""
-        return 1.0
+    def image_size(self, epoch: int) -> int | None:
+        """The side in pixels that epoch `epoch` trains at: the images' own (None) here."""
+        return None
 
 
 # Each model's recipe (train.py's defaults). Every choice was made on the validation split
@@ -230,37 +228,30 @@ class NonFiniteLossError(ArithmeticError):
 CHECK_EVERY = 50  # steps between reads of the running loss: each read waits for the device
 
 
-def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, generator) -> tuple:
-    """Augment a uint8 batch and run the model on it: (cross-entropy loss, fp32 logits)."""
-    x = normalize(augment(x.float().div_(255), recipe, generator))
+def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, generator, size=None) -> tuple:
+    """Augment a uint8 batch (to size x size pixels) and run the model on it: (cross-entropy loss, fp32 logits)."""
+    x = normalize(augment(x.float().div_(255), recipe, generator, size))
     with recipe.autocast(x.device):
         logits = model(x).float()
     return F.cross_entropy(logits, y), logits
 
 
-def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator, epoch=1, progress=True, seen=None):
-    """One epoch over shuffled, augmented batches; returns (mean loss, accuracy in %) on them.
-
-    With `seen` (each image's loss when last trained on), the epoch trains on the `recipe.epoch_share(epoch)`
-    of the images with the highest loss there, and writes their new losses into it."""
+def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator, epoch=1, progress=True):
+    """One epoch over shuffled, augmented batches; returns (mean loss, accuracy in %) on them."""
     model.train()
-    count = math.ceil(recipe.epoch_share(epoch) * len(labels))
-    subset = None if seen is None or count == len(labels) else seen.topk(count).indices
-    steps = math.ceil(count / recipe.batch_size)
+    steps = math.ceil(len(labels) / recipe.batch_size)
     loss_sum = torch.zeros((), device=labels.device)
     correct = torch.zeros((), device=labels.device, dtype=torch.long)
-    batches = train_batches(images, labels, recipe.batch_size, generator, subset)
+    batches = train_batches(images, labels, recipe.batch_size, generator)
     bar = tqdm(batches, f"epoch {epoch}", steps, unit="step", file=sys.stdout, mininterval=1, disable=not progress)
-    for step, (x, y, idx) in enumerate(bar, 1):
-        loss, logits = batch_loss(model, x, y, recipe, generator)
+    for step, (x, y) in enumerate(bar, 1):
+        loss, logits = batch_loss(model, x, y, recipe, generator, recipe.image_size(epoch))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         loss_sum += loss.detach() * len(y)  # summed on the device: no wait for it at every step
         correct += (logits.argmax(1) == y).sum()
-        if seen is not None:
-            seen[idx] = F.cross_entropy(logits.detach(), y, reduction="none")
         if step % CHECK_EVERY == 0 or step == steps:
             if not math.isfinite(loss_sum.item()):
                 first = (step - 1) // CHECK_EVERY * CHECK_EVERY + 1
@@ -268,9 +259,9 @@ def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator
                 raise NonFiniteLossError(
                     f"the training loss became non-finite {where}: lower the learning rate (peak {recipe.lr:g})"
                 )
-            done = min(step * recipe.batch_size, count)
-            bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / done:.2f}%")
-    return loss_sum.item() / count, 100 * correct.item() / count
+            seen = min(step * recipe.batch_size, len(labels))
+            bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / seen:.2f}%")
+    return loss_sum.item() / len(labels), 100 * correct.item() / len(labels)
 
 
 @torch.inference_mode()
@@ -296,17 +287,13 @@ def fit(model, train_data, test_data, recipe: Recipe, seed: int = 1, progress: b
     seed_everything(seed)
     images, labels = train_data
     generator = torch.Generator(device=labels.device).manual_seed(seed)
-    shares = [recipe.epoch_share(epoch) for epoch in range(1, recipe.epochs + 1)]
     # +1 step: the LR reaches its minimum exactly as the last batch finishes.
-    steps = sum(math.ceil(math.ceil(share * len(labels)) / recipe.batch_size) for share in shares) + 1
+    steps = recipe.epochs * math.ceil(len(labels) / recipe.batch_size) + 1
     optimizer, scheduler = recipe.optimizer(model, steps)
-    seen = torch.full(labels.shape, math.inf, device=labels.device) if min(shares) < 1 else None
     history = []
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
-        train_loss, train_acc = train(
-            model, images, labels, optimizer, scheduler, recipe, generator, epoch, progress, seen
-        )
+        train_loss, train_acc = train(model, images, labels, optimizer, scheduler, recipe, generator, epoch, progress)
         seconds = time.perf_counter() - start  # training only
         if test_data is None:
             continue
