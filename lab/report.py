@@ -197,6 +197,8 @@ def speedrun(*patterns: str) -> str:
             + (", compiled" if r.get("compile") else "")
         )
         ratio = f"{s['baseline_time_to_99_4']:.0f} s: **{s['ratio']:.1f}x**" if s.get("ratio") else "not run"
+        if s.get("ratio_min"):  # the baseline over several seeds: their mean, and the ratio's range
+            ratio += f" ({s['ratio_min']:.1f}-{s['ratio_max']:.1f}x, {len(s['baseline_times_to_99_4'])} seeds)"
         held = sum(r["test_acc"] >= utils.TARGET for r in run["runs"])
         rows.append([f"`{name}`", run["machine"]["device_name"], recipe, f"{len(run['runs'])} ({held} >= 99.4)",
                      f"**{s['final_mean']:.2f}** ± {s['final_std']:.2f}", f"{s['final_min']:.2f}",

@@ -445,6 +445,26 @@ def test_report_prints_every_block(monkeypatch, capsys):
     assert all(f"<!-- {name} -->" in printed for name in report.BLOCKS)
 
 
+def test_the_ratio_is_over_the_baseline_seeds_with_its_range(tmp_path, mnist, monkeypatch):
+    from lab import benchmark
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # leave pytest's own signal handling alone
+    reached = {1: 100.0, 2: 300.0, 3: 200.0}  # seconds to 99.4%: the task statement's recipe takes minutes a seed
+
+    def baseline(data_dir: str, max_epochs: int, seed: int) -> list[dict]:
+        return [{"epoch": 1, "test_acc": 99.5, "train_seconds": reached[seed], "elapsed": reached[seed]}]
+
+    monkeypatch.setattr(benchmark, "run_baseline", baseline)
+    out = tmp_path / "speedrun.json"
+    args = ["--speedrun", "--baseline-seeds", "1-3", "--seeds", "1", "--limit-train", "500", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", ["benchmark", *args, "--data-dir", str(DATA_DIR)])
+    benchmark.main()
+    result = json.loads(out.read_text())
+    s, seconds = result["summary"], result["summary"]["seconds_mean"]
+    assert [b["seed"] for b in result["baseline"]] == [1, 2, 3] and s["baseline_time_to_99_4"] == 200.0
+    assert (s["ratio"], s["ratio_min"], s["ratio_max"]) == tuple(round(t / seconds, 2) for t in (200, 100, 300))
+
+
 def test_benchmark_refuses_unusable_flags_outputs_and_data_before_any_work(tmp_path, monkeypatch, capsys):
     from lab import benchmark
 
@@ -463,8 +483,8 @@ def test_benchmark_refuses_unusable_flags_outputs_and_data_before_any_work(tmp_p
     assert "not writable" in refused("--speedrun", "--out", "/proc/no-results-here/b.json")
     data_file = ["--data-dir", str(tmp_path / "speedrun.json"), "--out", str(tmp_path / "o")]
     assert "is a file" in refused("--speedrun", *data_file)
-    assert "seeds must be between" in refused("--speedrun", "--seed", "18446744073709551616")
-    assert "one seed" in refused("--speedrun", "--seed", "1-3")
+    assert "seeds must be between" in refused("--speedrun", "--baseline-seeds", "18446744073709551616")
+    assert "is reversed" in refused("--speedrun", "--baseline-seeds", "3-1")
     assert "one of the arguments --speedrun --profile is required" in refused("--out", str(tmp_path / "o"))
     for out, why in ((str(tmp_path), "is a folder"), ("", "is empty")):
         for force in ([], ["--force"]):
