@@ -17,9 +17,6 @@ from torch import nn
 import utils
 from utils import knob
 
-# The smallest image FramedSpeedNet takes: its 2-pixel frame leaves 18, the least its unpadded convs need.
-SMALL_SIZE = 22
-
 
 @dataclass(frozen=True)
 class ToolRecipe(utils.Recipe):
@@ -29,7 +26,6 @@ class ToolRecipe(utils.Recipe):
     precision: str = knob(
         "fp32", "fp32, bf16 autocast, or auto: bf16 where the device runs it natively", choices=("fp32", "bf16", "auto")
     )
-    small_epochs: int = knob(0, "first epochs trained on images scaled down to SMALL_SIZE pixels (0: off)")
 
     def optimizer(self, model: nn.Module, steps: int):
         """`utils.make_optimizer`; with `muon_lr`, Muon steps the 3x3 filters and SGD the rest."""
@@ -40,11 +36,6 @@ class ToolRecipe(utils.Recipe):
         if filters:
             add_muon(optimizer, filters, self)
         return optimizer, scheduler
-
-    def image_size(self, epoch: int) -> int | None:
-        """SMALL_SIZE for the first `small_epochs` (progressive resizing, as fast.ai's DAWNBench runs did: a
-        convolution's work scales with the pixels, and the GAP makes the weights fit any size)."""
-        return SMALL_SIZE if epoch <= self.small_epochs else None
 
     def autocast(self, device: torch.device):
         """bf16 autocast under `precision="bf16"` (or "auto" where native), else a no-op."""

@@ -115,10 +115,9 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return images.sub(MNIST_MEAN).div_(MNIST_STD)
 
 
-def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | None = None, size=None) -> torch.Tensor:
-    """Random rotation, zoom and shift (one affine warp) of a float [0, 1] batch, as far as the recipe allows;
-    with `size`, the warp also scales the images down to size x size pixels."""
-    if not (recipe.rotate or recipe.shift or recipe.scale or size):
+def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random rotation, zoom and shift (one affine warp) of a float [0, 1] batch, as far as the recipe allows."""
+    if not (recipe.rotate or recipe.shift or recipe.scale):
         return images
     n, device = images.shape[0], images.device
 
@@ -132,7 +131,7 @@ def augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator | N
     theta = torch.stack(
         [torch.stack([cos, -sin, uniform(-shift, shift)], 1), torch.stack([sin, cos, uniform(-shift, shift)], 1)], 1
     )
-    grid = F.affine_grid(theta, [*images.shape[:2], size or images.shape[-2], size or images.shape[-1]], False)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
 
 
@@ -190,10 +189,6 @@ class Recipe:
         """The context the forward passes run in: plain fp32 here."""
         return contextlib.nullcontext()
 
-    def image_size(self, epoch: int) -> int | None:
-        """The side in pixels that epoch `epoch` trains at: the images' own (None) here."""
-        return None
-
 
 # Each model's recipe (train.py's defaults). Every choice was made on the validation split
 # (docs/tuning.md); batch 64 beat 128 there by ~0.1%.
@@ -228,9 +223,9 @@ class NonFiniteLossError(ArithmeticError):
 CHECK_EVERY = 50  # steps between reads of the running loss: each read waits for the device
 
 
-def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, generator, size=None) -> tuple:
-    """Augment a uint8 batch (to size x size pixels) and run the model on it: (cross-entropy loss, fp32 logits)."""
-    x = normalize(augment(x.float().div_(255), recipe, generator, size))
+def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe, generator) -> tuple:
+    """Augment a uint8 batch and run the model on it: (cross-entropy loss, fp32 logits)."""
+    x = normalize(augment(x.float().div_(255), recipe, generator))
     with recipe.autocast(x.device):
         logits = model(x).float()
     return F.cross_entropy(logits, y), logits
@@ -245,7 +240,7 @@ def train(model, images, labels, optimizer, scheduler, recipe: Recipe, generator
     batches = train_batches(images, labels, recipe.batch_size, generator)
     bar = tqdm(batches, f"epoch {epoch}", steps, unit="step", file=sys.stdout, mininterval=1, disable=not progress)
     for step, (x, y) in enumerate(bar, 1):
-        loss, logits = batch_loss(model, x, y, recipe, generator, recipe.image_size(epoch))
+        loss, logits = batch_loss(model, x, y, recipe, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -44,8 +44,6 @@ declare -A ROWS=(
   [framed_ep4_bf16]="--model framed --precision bf16 --epochs 4 --seeds 1"  # emulated where the CPU has no native bf16
   # Under the rule of docs/speed.md (ten seeds): the speedrun's recipe with more epochs.
   [framed_ep8_fp32_s10]="--model framed --precision fp32 --epochs 8 --seeds 1-10"
-  # Levers that cut work, on top of that row (ten seeds each).
-  [framed_ep8_small4]="--model framed --precision fp32 --epochs 8 --small-epochs 4"  # stopped after three seeds: one below the line
 )
 if [[ $# -eq 0 ]]; then
   echo "usage: bash lab/ablation.sh ROW... | --all   (rows: ${!ROWS[*]})" >&2
