@@ -44,6 +44,7 @@ declare -A ROWS=(
   [framed_ep4_bf16]="--model framed --precision bf16 --epochs 4 --seeds 1"  # emulated where the CPU has no native bf16
   # Under the rule of docs/speed.md (ten seeds): the speedrun's recipe with more epochs.
   [framed_ep8_fp32_s10]="--model framed --precision fp32 --epochs 8 --seeds 1-10"
+  [framed_ep8_bf16_s10]="--model framed --precision bf16 --epochs 8 --seeds 1-10"  # what auto runs where bf16 is native
 )
 if [[ $# -eq 0 ]]; then
   echo "usage: bash lab/ablation.sh ROW... | --all   (rows: ${!ROWS[*]})" >&2

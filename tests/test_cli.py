@@ -292,6 +292,21 @@ def test_the_gpu_script_takes_only_its_one_flag():
     assert done.returncode == 2 and "usage:" in done.stderr
 
 
+def test_the_gpu_script_never_overwrites_results_it_finds(tmp_path):
+    committed = tmp_path / "speedrun.json"
+    shutil.copy(ROOT / "results" / "gpu" / "speedrun.json", committed)
+    done = subprocess.run(
+        ["bash", "lab/gpu.sh", "--smoke"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "OUT": str(tmp_path)},
+    )
+    assert done.returncode != 0 and "--force" in done.stderr
+    assert committed.read_bytes() == (ROOT / "results" / "gpu" / "speedrun.json").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speedrun.json"]
+
+
 def test_the_gpu_script_runs_its_checks_in_smoke_mode_on_a_cpu(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path)}
     done = subprocess.run(
@@ -299,8 +314,7 @@ def test_the_gpu_script_runs_its_checks_in_smoke_mode_on_a_cpu(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     recipe = strict_json(tmp_path / "speedrun.json")["recipe"]
-    native = toolbox.native_bf16(torch.device("cpu"))
-    assert recipe["model"] == "framed" and recipe["precision"] == ("bf16" if native else "fp32")  # what ran
+    assert recipe["model"] == "framed" and recipe["precision"] == "fp32"  # the recipe the rule kept
     assert len(strict_json(tmp_path / "net_seed1" / "history.json")["epochs"]) == 2
 
 
