@@ -43,11 +43,11 @@ class ToolRecipe(utils.Recipe):
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-# Speed first (python -m lab.benchmark --speedrun): bf16 where the device runs it natively (emulated, it is slower
-# than fp32) and a large batch, the lever that paid on CPUs. The CPU speedrun: the framed network with Muon for its
-# filters, at the fewest epochs that docs/speed.md's rule keeps (ten validation seeds, mean - 3 x std >= 99.40%):
-# 8 (4 epochs made the 99.4% mean, but not with that margin), in fp32: the rule kept only fp32 (bf16 at 8 epochs
-# had the same mean and a wider spread, framed_ep8_bf16_s10 on a CPU with native bf16).
+# Speed first (python -m lab.benchmark --speedrun): a large batch, and bf16 where the device runs it natively
+# (emulated, it is slower than fp32). The CPU speedrun: the framed network with Muon for its filters, at the fewest
+# epochs that docs/speed.md's rule keeps (ten validation seeds, mean - 3 x std >= 99.40%): 8 (4 epochs made the 99.4%
+# mean, but not with that margin), in fp32: bf16 at 8 epochs had the same mean and a wider spread, and is out
+# (framed_ep8_bf16_s10, on a CPU with native bf16).
 SPEEDRUN = ToolRecipe(epochs=8, batch_size=256, lr=0.1, precision="auto")
 RECIPES = {
     **{name: ToolRecipe(**asdict(r)) for name, r in utils.RECIPES.items()},

@@ -287,31 +287,28 @@ def test_ablation_refuses_a_row_whose_result_it_cannot_write_before_training(tmp
     assert not (clone / "runs").exists()
 
 
+def gpu_script(*args: str, out: Path | None = None) -> subprocess.CompletedProcess:
+    """lab/gpu.sh as a user runs it, writing into `out` (its $OUT)."""
+    env = {**os.environ, **({"OUT": str(out)} if out else {})}
+    return subprocess.run(["bash", "lab/gpu.sh", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
 def test_the_gpu_script_takes_only_its_one_flag():
-    done = subprocess.run(["bash", "lab/gpu.sh", "--smoke", "--bogus"], capture_output=True, text=True, cwd=ROOT)
+    done = gpu_script("--smoke", "--bogus")
     assert done.returncode == 2 and "usage:" in done.stderr
 
 
 def test_the_gpu_script_never_overwrites_results_it_finds(tmp_path):
-    committed = tmp_path / "speedrun.json"
-    shutil.copy(ROOT / "results" / "gpu" / "speedrun.json", committed)
-    done = subprocess.run(
-        ["bash", "lab/gpu.sh", "--smoke"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "OUT": str(tmp_path)},
-    )
+    committed = ROOT / "results" / "gpu" / "speedrun.json"
+    shutil.copy(committed, tmp_path)
+    done = gpu_script("--smoke", out=tmp_path)
     assert done.returncode != 0 and "--force" in done.stderr
-    assert committed.read_bytes() == (ROOT / "results" / "gpu" / "speedrun.json").read_bytes()
+    assert (tmp_path / "speedrun.json").read_bytes() == committed.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["speedrun.json"]
 
 
 def test_the_gpu_script_runs_its_checks_in_smoke_mode_on_a_cpu(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path)}
-    done = subprocess.run(
-        ["bash", "lab/gpu.sh", "--smoke"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600
-    )
+    done = gpu_script("--smoke", out=tmp_path)
     assert done.returncode == 0, done.stderr
     recipe = strict_json(tmp_path / "speedrun.json")["recipe"]
     assert recipe["model"] == "framed" and recipe["precision"] == "fp32"  # the recipe the rule kept
