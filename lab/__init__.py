@@ -1,7 +1,7 @@
-"""The maintainer's tools: timing (benchmark), the generated pages and the release check (report).
-
-Run from the repository root as `python -m lab.benchmark` and `python -m lab.report`; docs/lab.md says
-what each writes. They import the deliverable's modules from the root, which this puts on the path.
+"""The bench beside the deliverable: the headless trainer, the speed toolbox, the benchmark, the generated pages and
+the release check. Run from the repository root as `python -m lab.train`, `python -m lab.benchmark` and
+`python -m lab.report`; lab/README.md says what each writes. They import the deliverable's modules from the root,
+which this puts on the path; the deliverable imports nothing from here.
 """
 
 import sys

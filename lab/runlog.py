@@ -1,5 +1,5 @@
 """What a run leaves behind, written so that nothing is left half: atomic files, checked folders, and the
-command-line types that name them. Used by train.py, mnist_data.py and the tools in lab/."""
+command-line types that name them, and the summary of a seed sweep. Used by the tools in lab/."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+
+import utils
 
 
 def positive_int(text: str) -> int:
@@ -39,6 +42,8 @@ def parse_seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"the range {text!r} is reversed: write {high}-{low}")
     if bounds and bounds[1] - bounds[0] >= MAX_SEEDS or len(seeds) > MAX_SEEDS:
         raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_SEEDS} seeds in one command")
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} names a seed twice")
     seeds = seeds or list(range(bounds[0], bounds[1] + 1))
     if not all(0 <= s < 2**32 for s in seeds):
         raise argparse.ArgumentTypeError(f"seeds must be between 0 and {2**32 - 1}, got {text!r}")
@@ -68,8 +73,9 @@ def check_writable(path: Path) -> str | None:
     return None
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call write(temp) on a temporary file beside `path`, then rename it over `path`: all or nothing."""
+def atomic_write(path: Path, write: Callable[[Path], None], exclusive: bool = False) -> None:
+    """Call write(temp) on a temporary file beside `path`, then rename it over `path`: all or nothing. With
+    `exclusive`, FileExistsError if `path` exists by then (another run wrote it meanwhile): never overwritten."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -77,16 +83,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
+        if exclusive:
+            os.link(tmp, path)  # atomic, and refused where a file is: two writers cannot both succeed
+        else:
+            os.replace(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
-def save_json(path: Path, obj) -> None:
-    """Write strict JSON atomically (a crash mid-write keeps the previous file; NaN is refused)."""
+def save_json(path: Path, obj, exclusive: bool = False) -> None:
+    """Write strict JSON atomically (a crash mid-write keeps the previous file; NaN is refused); `exclusive`: as
+    atomic_write's."""
     text = json.dumps(obj, indent=1, allow_nan=False) + "\n"
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+    atomic_write(path, lambda tmp: tmp.write_text(text), exclusive)
 
 
 def save_model(path: Path, model: nn.Module) -> None:
@@ -150,3 +159,22 @@ def stop_once(exception: BaseException) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
+
+
+def summarize_runs(runs: list[dict]) -> dict:
+    """Mean, std and worst cases of final test accuracy over several seeds' histories (train.py's sweeps)."""
+    finals = np.array([r["epochs"][-1]["test_acc"] for r in runs])
+    last3 = [min(e["test_acc"] for e in r["epochs"][-3:]) for r in runs]
+    first = [utils.first_epoch_at(r["epochs"]) for r in runs]
+    reached = [f for f in first if f is not None]
+    return {
+        "seeds": [r["seed"] for r in runs],
+        "final_mean": round(float(finals.mean()), 3),
+        "final_std": round(float(finals.std(ddof=1)) if len(finals) > 1 else 0.0, 3),
+        "final_min": round(float(finals.min()), 3),
+        "final_max": round(float(finals.max()), 3),
+        "last3_min": round(float(min(last3)), 3),
+        "first_epoch_99_4": first,
+        "first_epoch_99_4_mean": round(float(np.mean(reached)), 2) if reached else None,
+        "seconds_per_epoch": round(float(np.mean([e["seconds"] for r in runs for e in r["epochs"]])), 2),
+    }

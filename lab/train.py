@@ -1,9 +1,10 @@
 """Train a Session 6 model on MNIST headless: a progress bar and a line per epoch; history and weights saved.
 
-python train.py                              # Net, 19 epochs, seed 1 -> runs/net_seed1/
-python train.py --model lite --seeds 1-5     # a seed sweep -> runs/lite_seed{1..5}/, runs/lite_seeds.json
-python train.py --val-split 10000            # tune on the last 10k training images, not test
-python train.py --model micro --widths 4,8,8,12,12 --dropout 0.02   # a variant, no code edits
+python -m lab.train                            # Net, 19 epochs, seed 1 -> runs/net_seed1/
+python -m lab.train --model lite --seeds 1-5   # a seed sweep -> runs/lite_seed{1..5}/, runs/lite_seeds.json
+python -m lab.train --val-split 10000          # tune on the last 10k training images, not test
+python -m lab.train --model micro --widths 4,8,8,12,12 --dropout 0.02   # a variant, no code edits
+SMOKE_TEST=1 python -m lab.train --epochs 1    # a smoke run: the first 2,000 training images
 
 Every recipe flag (--lr, --batch-size, ...) is a field of utils.Recipe or of toolbox.ToolRecipe (Muon and
 bf16, off by default), which checks its own value; its default is the model's recipe in toolbox.RECIPES. A run
@@ -13,32 +14,36 @@ before data is loaded or a folder is made.
 
 from __future__ import annotations
 
+import sys
+
+if not __package__:  # `python lab/train.py` cannot import the project's modules
+    sys.exit("run it from the repository root as: python -m lab.train [flags]")
+
 import argparse
 import json
 import os
 import shlex
 import string
 import subprocess
-import sys
 import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import torch
 
-import runlog
-import toolbox
 import utils
-from mnist_data import MNISTDataError
-from model import MODELS, BaselineNet, GapNet, StageNet
-from runlog import one_seed, parse_seeds, positive_int
+from lab import runlog, toolbox
+from lab.networks import MODELS, BaselineNet, StageNet
+from lab.runlog import one_seed, parse_seeds, positive_int
+from model import Net
 
 ROOT = Path(__file__).resolve().parent
+REPOSITORY = ROOT.parent
 TRAIN_IMAGES = 60_000
 
 
 def stages(text: str) -> tuple[tuple[int, ...], ...]:
-    """argparse type: '6,10/12,16/16,20' -> the positive conv widths of each stage (one stage: a GapNet's widths)."""
+    """argparse type: '6,10/12,16/16,20' -> the positive conv widths of each stage (one stage: a Net's widths)."""
     try:
         groups = tuple(tuple(int(v) for v in group.split(",")) for group in text.split("/"))
     except ValueError:
@@ -49,7 +54,7 @@ def stages(text: str) -> tuple[tuple[int, ...], ...]:
 
 
 def widths(text: str) -> tuple[int, ...]:
-    """argparse type: '4,8,8,10,10' -> the channel counts of a GapNet."""
+    """argparse type: '4,8,8,10,10' -> the channel counts of a Net."""
     groups = stages(text)
     if len(groups) > 1:
         raise argparse.ArgumentTypeError(f"widths are one group of channel counts like 8,16,20,24,24, not {text!r}")
@@ -68,9 +73,9 @@ def recipe_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=list(MODELS), default="net", help="network from model.py (default: net)")
+    p.add_argument("--model", choices=list(MODELS), default="net", help="the network (lab/networks.py; default: net)")
     p.add_argument("--widths", type=widths, help="net/lite/micro/speedrun: channels of conv1-conv5, e.g. 4,8,8,10,10")
-    p.add_argument("--pool-after", type=positive_int, help="the GapNets: the max-pool after conv N (default 2)")
+    p.add_argument("--pool-after", type=positive_int, help="the Net shapes: the max-pool after conv N (default 2)")
     p.add_argument("--stages", type=stages, help="nano: widths per stage, e.g. 6,10/12,16/16,20")
     p.add_argument("--dropout", type=float, help="dropout p in [0, 1) (default: the model's)")
     p.add_argument("--seed", type=one_seed, help="random seed (default: 1)")
@@ -80,7 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data", help="where MNIST/raw lives or is put (default: data)")
     p.add_argument("--out", default="runs/{model}_seed{seed}", help="run folder, {model} and {seed} filled in")
     p.add_argument("--force", action="store_true", help="write into run folders that already hold files")
-    p.add_argument("--limit-train", type=positive_int, help="train on the first N training images only (smoke tests)")
     p.add_argument("--val-split", type=positive_int, metavar="N", help="evaluate on the last N training images")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--deterministic", action="store_true", help="deterministic CUDA kernels (CPU runs always repeat)")
@@ -113,6 +117,8 @@ def output_problem(args, seeds: list[int]) -> str | None:
     if len(seeds) > 1 and "seed" not in names:
         return f"--out {args.out!r} has no {{seed}}: every seed would write into the same folder"
     for folder in [run_folder(args, s) for s in seeds]:
+        if Path(folder).resolve() in (REPOSITORY, *REPOSITORY.parents):
+            return f"--out {args.out!r} is the repository itself (or a folder above it): name a folder for the run"
         problem = runlog.check_writable(folder)
         if problem:
             return f"--out: {problem}"
@@ -134,9 +140,9 @@ def model_problem(args) -> str | None:
     cls = MODELS[args.model]
     if cls is BaselineNet and (args.widths or args.stages or args.pool_after or args.dropout is not None):
         return "--widths, --stages, --pool-after and --dropout do not apply to --model baseline (the published network)"
-    if args.pool_after and not issubclass(cls, GapNet):
+    if args.pool_after and not issubclass(cls, Net):
         return f"--pool-after applies to --model net, lite, micro, speedrun or framed, not --model {args.model}"
-    if args.widths and not (issubclass(cls, GapNet) and len(args.widths) == cls.n_widths):
+    if args.widths and not (issubclass(cls, Net) and len(args.widths) == cls.n_widths):
         return f"--widths: --model {args.model} takes {getattr(cls, 'n_widths', 'no')} widths"
     if args.stages and not issubclass(cls, StageNet):
         return f"--stages applies to --model nano, not --model {args.model}"
@@ -171,7 +177,8 @@ def load_data(args, device: torch.device) -> tuple[tuple, tuple, str]:
         train_x, train_y = train_x[:cut], train_y[:cut]
     else:
         eval_data, eval_set = utils.dataset_tensors(test_set, device), "test (MNIST 10k)"
-    return (train_x[: args.limit_train], train_y[: args.limit_train]), eval_data, eval_set
+    limit = utils.SMOKE_IMAGES if utils.SMOKE else None  # SMOKE_TEST=1: a smoke run
+    return (train_x[:limit], train_y[:limit]), eval_data, eval_set
 
 
 def all_finite(model: torch.nn.Module) -> bool:
@@ -219,11 +226,11 @@ def run_one(args, seed: int, recipe: toolbox.ToolRecipe, data, device: torch.dev
                 )
             # Weights first, history last: the history never names an epoch whose weights are not on disk, and a
             # signal waits for both, so the checkpoint is never an epoch ahead of the history either.
-            with runlog.signals_held():
+            with runlog.signals_held():  # the log's line too: a stop leaves the three files agreeing
                 runlog.save_model(out / "model.pt", model)
                 result["epochs"].append(record)
                 runlog.save_json(out / "history.json", result)
-            log(utils.format_epoch(record, eval_set.split()[0]))
+                log(utils.format_epoch(record, eval_set.split()[0]))
 
         log(f"$ {command}")
         log(
@@ -260,7 +267,7 @@ def sweep_summary(runs: list[dict], command: str) -> dict:
         "model": runs[0]["model"],
         "params": runs[0]["params"],
         "runs": runs,
-        "summary": utils.summarize_runs(runs),
+        "summary": runlog.summarize_runs(runs),
     }
 
 
@@ -269,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    command = shlex.join(["python", "train.py", *argv])
+    command = shlex.join(["python", "-m", "lab.train", *argv])
     overrides = {f.name: getattr(args, f.name) for f in fields(toolbox.ToolRecipe) if getattr(args, f.name) is not None}
     try:
         recipe = replace(toolbox.RECIPES[args.model], **overrides)  # the recipe checks each value
@@ -307,10 +314,20 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data(args, device)
         for seed in seeds:
             runs.append(run_one(args, seed, recipe, data, device, command))
+        if args.seeds:
+            path, sweep = sweep_path(args, seeds), sweep_summary(runs, command)
+            print(json.dumps(sweep["summary"]))
+            with runlog.signals_held():
+                runlog.save_json(path, sweep, exclusive=not args.force)
+            print(f"{len(runs)} seeds in {time.perf_counter() - start:.0f} s -> {path}")
+    except FileExistsError:  # another run wrote the summary meanwhile: both kept, this one's runs are on disk
+        print(f"error: {path} was written by another run meanwhile; this sweep's runs are in their folders and its "
+              "summary is printed above", file=sys.stderr)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
         print("stopped by Ctrl-C or SIGTERM; every finished epoch is on disk", file=sys.stderr)
         return 130
-    except MNISTDataError as err:
+    except utils.MNISTDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except utils.NonFiniteLossError as err:
@@ -320,11 +337,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # disk full, folder removed mid-run: every finished epoch is still on disk
         print(f"error: could not write the run's files: {err}", file=sys.stderr)
         return 1
-    if args.seeds:
-        path, sweep = sweep_path(args, seeds), sweep_summary(runs, command)
-        runlog.save_json(path, sweep)
-        print(json.dumps(sweep["summary"]))
-        print(f"{len(runs)} seeds in {time.perf_counter() - start:.0f} s -> {path}")
     return 0
 
 

@@ -1,13 +1,16 @@
 """The speed toolbox (toolbox.py): each switch does what it says, and with every switch off it is utils' training."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
-import runlog
-import toolbox
 import utils
-from model import Net
+from lab import runlog, toolbox
+from lab.networks import BaselineNet
+from lab.train import build_parser
+from model import Net, receptive_field_table
 
 
 def test_with_every_switch_off_the_toolbox_recipe_trains_exactly_as_utils(small_data):
@@ -75,3 +78,34 @@ def test_auto_precision_is_bf16_exactly_where_the_cpu_has_native_bf16():
     resolved = toolbox.resolve(toolbox.ToolRecipe(precision="auto"), torch.device("cpu"))
     assert resolved.precision == ("bf16" if native else "fp32")
     assert toolbox.resolve(toolbox.ToolRecipe(precision="bf16"), torch.device("cpu")).precision == "bf16"
+
+
+def test_every_recipe_field_is_a_train_py_flag_with_its_help_and_checks_its_range():
+    flags = {a.dest: a for a in build_parser()._actions}
+    for field in dataclasses.fields(toolbox.ToolRecipe):
+        assert flags[field.name].help.startswith(field.metadata["help"]), field.name
+    with pytest.raises(ValueError, match="^lr must be"):
+        toolbox.ToolRecipe(lr=0.0)
+
+
+def test_summarize_runs_reports_worst_cases():
+    def run(seed, accs):
+        return {"seed": seed, "epochs": [{"epoch": i + 1, "test_acc": a, "seconds": 1.0} for i, a in enumerate(accs)]}
+
+    summary = runlog.summarize_runs([run(1, [99.0, 99.41, 99.5, 99.6]), run(2, [99.4, 99.3, 99.45, 99.5])])
+    assert summary["final_mean"] == 99.55 and summary["final_min"] == 99.5
+    assert summary["last3_min"] == 99.3
+    assert summary["first_epoch_99_4"] == [2, 1]
+
+
+# The task statement's network as it published it (torchsummary): output side after each conv and
+# pool; receptive fields as its README explains them (max-pool "after a receptive field of 7").
+TASK_STATEMENT_SIZES = [26, 24, 22, 22, 11, 9, 9, 7, 5, 5, 1]
+TASK_STATEMENT_RF = [3, 5, 7, 7, 8, 12, 16, 20, 24, 24, 32]
+
+
+def test_receptive_field_table_matches_the_task_statements_network():
+    rows = receptive_field_table(BaselineNet())[1:]
+    assert [int(r["out"].split("x")[0]) for r in rows] == TASK_STATEMENT_SIZES
+    assert [r["rf"] for r in rows] == TASK_STATEMENT_RF
+    assert rows[4]["layer"].endswith("MaxPool2d 2") and rows[3]["rf"] == 7
