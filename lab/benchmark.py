@@ -297,9 +297,7 @@ def main() -> None:
     p.add_argument("--skip-baseline", action="store_true", help="speedrun without the task statement's recipe")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="speedrun device (default: cpu)")
     p.add_argument("--data-dir", default="data")
-    p.add_argument(
-        "--baseline-seeds", type=parse_seeds, default=[1], help="seeds of the task statement's recipe (default: 1)"
-    )
+    p.add_argument("--baseline-seeds", type=parse_seeds, help="seeds of the task statement's recipe (default: 1)")
     p.add_argument("--max-baseline-epochs", type=positive_int, default=19)
     p.add_argument("--out", help="output JSON (default: lab/results/speedrun.json)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -307,8 +305,9 @@ def main() -> None:
     default = HERE / "results" / ("profile.json" if args.profile else "speedrun.json")
     args.out = default if args.out is None else Path(args.out) if args.out.strip() else args.out
     problem = output_problem(args.out, args.force)
-    if args.skip_baseline and "--baseline-seeds" in " ".join(sys.argv):
+    if args.skip_baseline and args.baseline_seeds:
         problem = problem or "--baseline-seeds and --skip-baseline: give one of them"
+    args.baseline_seeds = args.baseline_seeds or [1]
     try:
         device = utils.pick_device(args.device)
     except ValueError as err:

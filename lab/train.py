@@ -37,8 +37,7 @@ from lab.networks import MODELS, BaselineNet, StageNet
 from lab.runlog import one_seed, parse_seeds, positive_int
 from model import Net
 
-ROOT = Path(__file__).resolve().parent
-REPOSITORY = ROOT.parent
+REPOSITORY = Path(__file__).resolve().parents[1]
 TRAIN_IMAGES = 60_000
 
 
@@ -160,7 +159,7 @@ def git_commit() -> str | None:
     """The checkout's commit (with -dirty if it has uncommitted changes), or None outside git."""
     try:
         done = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=ROOT, capture_output=True, text=True
+            ["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=REPOSITORY, capture_output=True, text=True
         )
     except OSError:
         return None
